@@ -1,0 +1,123 @@
+"""Every combination of the answers that change output renders cleanly, twice the same.
+
+The full cartesian product (972 combinations) is rendered twice in parallel. Each render
+must be byte-identical to its twin, keep no Jinja markup, record its answers, be ruff-clean
+and already pass the generated project's own pre-commit hooks, so a user's first commit and
+first `copier update` start from a clean tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import record_timing
+from rendering import files_of, name_of, product, render
+
+# `${{ ... }}` is GitHub Actions syntax in generated workflows, not leftover Jinja.
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")
+
+
+@dataclass(frozen=True)
+class Matrix:
+    first: Path
+    second: Path
+    names: list[str]
+    seconds: float
+
+
+def _render_twice(job: tuple[str, str, str, dict[str, str]]) -> str:
+    template, first, second, answers = job
+    name = name_of(answers)
+    for root in (first, second):
+        render(Path(template), Path(root) / name, answers)
+    return name
+
+
+@pytest.fixture(scope="session")
+def matrix(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    first, second = tmp_path_factory.mktemp("matrix-a"), tmp_path_factory.mktemp("matrix-b")
+    combos = product()
+    started = time.perf_counter()
+    jobs = [(str(template), str(first), str(second), combo) for combo in combos]
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        names = list(pool.map(_render_twice, jobs, chunksize=8))
+    seconds = time.perf_counter() - started
+    record_timing(f"render matrix: {len(names)} combinations x 2 renders in {seconds:.1f} s")
+    return Matrix(first, second, names, seconds)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files_of(root)}
+
+
+def test_matrix_covers_every_value_of_every_question(matrix: Matrix) -> None:
+    assert len(matrix.names) == len(set(matrix.names)) == 972
+
+
+def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
+    different = [name for name in matrix.names if _tree(matrix.first / name) != _tree(matrix.second / name)]
+    assert not different
+
+
+def test_no_jinja_survives_in_names_or_contents(matrix: Matrix) -> None:
+    leftovers = [
+        str(path)
+        for path in files_of(matrix.first)
+        if LEFTOVER_JINJA.search(str(path.relative_to(matrix.first))) or LEFTOVER_JINJA.search(path.read_text())
+    ]
+    assert not leftovers
+
+
+def test_answers_are_recorded(matrix: Matrix) -> None:
+    for answers in product():
+        recorded = yaml.safe_load((matrix.first / name_of(answers) / ".copier-answers.yml").read_text())
+        expected = {
+            key: value for key, value in answers.items() if not (key == "idp" and answers["transport"] == "stdio")
+        }
+        assert expected.items() <= recorded.items(), name_of(answers)
+
+
+def test_ruff_check_and_format_are_clean(matrix: Matrix) -> None:
+    started = time.perf_counter()
+    check = subprocess.run(["ruff", "check", "--no-cache", "."], cwd=matrix.first, capture_output=True, text=True)
+    fmt = subprocess.run(
+        ["ruff", "format", "--check", "--no-cache", "."], cwd=matrix.first, capture_output=True, text=True
+    )
+    record_timing(f"ruff over {len(matrix.names)} projects: {time.perf_counter() - started:.1f} s")
+    assert check.returncode == 0, check.stdout[-5000:]
+    assert fmt.returncode == 0, fmt.stdout[-5000:]
+
+
+def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix) -> None:
+    configs = {(matrix.first / name / ".pre-commit-config.yaml").read_bytes() for name in matrix.names}
+    assert len(configs) == 1, "one hook configuration for every combination"
+    config = matrix.first / matrix.names[0] / ".pre-commit-config.yaml"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=matrix.first, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=matrix.first, check=True)
+    started = time.perf_counter()
+    # mypy needs each project's environment; it runs per project in test_generated.py.
+    hooks = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "--all-files", "--config", str(config)],
+        cwd=matrix.first,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SKIP": "mypy"},
+    )
+    record_timing(f"pre-commit over {len(matrix.names)} projects: {time.perf_counter() - started:.1f} s")
+    assert hooks.returncode == 0, hooks.stdout[-5000:]
+    unchanged = subprocess.run(
+        ["git", "diff", "--exit-code", "--stat"], cwd=matrix.first, capture_output=True, text=True
+    )
+    assert unchanged.returncode == 0, unchanged.stdout
