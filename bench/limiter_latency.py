@@ -79,18 +79,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "my-server"
         subprocess.run(
-            ["uvx", "--from", "copier>=9.4,<10", "copier", "copy", "--defaults", "-q",
-             "-d", "rate_limit_storage=redis", str(REPO), str(project)],
-            check=True, env=env,
+            [
+                "uvx",
+                "--from",
+                "copier>=9.4,<10",
+                "copier",
+                "copy",
+                "--defaults",
+                "-q",
+                "-d",
+                "rate_limit_storage=redis",
+                str(REPO),
+                str(project),
+            ],
+            check=True,
+            env=env,
         )
         subprocess.run(["uv", "sync", "--quiet"], cwd=project, check=True, env=env)
         port = free_port()
-        server = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                  stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
         try:
             time.sleep(0.3)
-            subprocess.run(["uv", "run", "--no-sync", "python", "-c", MEASURE, f"redis://127.0.0.1:{port}/0"],
-                           cwd=project, check=True, env=env)
+            subprocess.run(
+                ["uv", "run", "--no-sync", "python", "-c", MEASURE, f"redis://127.0.0.1:{port}/0"],
+                cwd=project,
+                check=True,
+                env=env,
+            )
         finally:
             server.terminate()
             server.wait()
