@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rendering import template_copy
+from rendering import CHOICES, template_copy
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,22 +57,62 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_copy(tmp_path_factory.mktemp("template"))
 
 
+class MissingInterpreter(RuntimeError):
+    pass
+
+
+@functools.cache
 def python_for(version: str) -> str:
-    """An interpreter for `version`, found without downloading one."""
-    candidates = [
-        shutil.which(f"python{version}"),
-        *sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")),
+    """The real executable of a Python `version` (never a pyenv shim: uv cannot use those).
+
+    Looks at ~/.pyenv/versions/<version>*/bin/python<version>, then `python<version>` on PATH;
+    each candidate must run and report that version. Nothing is downloaded.
+    """
+    candidates: list[str] = [
+        *(str(path) for path in sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))),
+        *(path for path in [shutil.which(f"python{version}")] if path),
     ]
+    probe = "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}'); print(sys.executable)"
     for candidate in candidates:
-        if candidate and subprocess.run([str(candidate), "-V"], capture_output=True).returncode == 0:
-            return str(candidate)
-    raise RuntimeError(f"no Python {version} interpreter found: install one (e.g. `uv python install {version}`)")
+        try:
+            run = subprocess.run([candidate, "-c", probe], capture_output=True, text=True, timeout=60)
+        except OSError:
+            continue
+        lines = run.stdout.split()
+        if run.returncode == 0 and len(lines) == 2 and lines[0] == version and Path(lines[1]).is_file():
+            return lines[1]
+    raise MissingInterpreter(
+        f"Python {version} is required (python_version={version!r} renders are tested) but no working "
+        f"interpreter was found; looked for ~/.pyenv/versions/{version}*/bin/python{version} and "
+        f"python{version} on PATH (tried: {candidates or 'none'}). Install Python {version}; uv downloads are off."
+    )
+
+
+@pytest.fixture(scope="session")
+def interpreters() -> dict[str, str]:
+    """An interpreter for every python_version choice, or a loud failure naming the missing ones."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for version in CHOICES["python_version"]:
+        try:
+            found[version] = python_for(version)
+        except MissingInterpreter as error:
+            missing.append(str(error))
+    if missing:
+        pytest.fail("\n".join(missing), pytrace=False)
+    return found
 
 
 def uv_environment(python: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env.update({"UV_PYTHON": python, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
     return env
+
+
+def pre_commit_home() -> str:
+    """Where pre-commit keeps its hook environments: shared across runs (and with the user's own)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pre-commit"
+    return os.environ.get("PRE_COMMIT_HOME") or str(default)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ def is_possible(answers: Mapping[str, str]) -> bool:
     return answers.get("transport") != "stdio" or answers.get("idp", "keycloak") == "keycloak"
 
 
+def asked(answers: Mapping[str, str]) -> dict[str, str]:
+    """The answers a render really asks for: no `idp` on a stdio-only server."""
+    return {key: value for key, value in answers.items() if not (key == "idp" and answers.get("transport") == "stdio")}
+
+
 def product(keys: tuple[str, ...] | None = None) -> list[Answers]:
     """Every possible combination of the given questions (all of them by default)."""
     names = list(keys or CHOICES)
@@ -59,13 +65,49 @@ def template_copy(destination: Path) -> Path:
     return destination
 
 
+# Everything about an environment that changes the code Jinja generates for a source.
+_CODEGEN_SETTINGS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "autoescape",
+    "finalize",
+    "code_generator_class",
+)
+
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+_COMPILED_LOCK = threading.Lock()
+
+
+def _codegen_key(env: jinja2.Environment) -> tuple[Any, ...]:
+    return (
+        type(env),
+        *(getattr(env, setting) for setting in _CODEGEN_SETTINGS),
+        tuple(sorted(env.extensions)),
+        # The compiler checks filter and test names at compile time.
+        tuple(sorted(env.filters)),
+        tuple(sorted(env.tests)),
+    )
+
+
 @functools.cache
 def _install_compile_cache() -> None:
-    compile_source = jinja2.Environment.compile
+    """Memoize `jinja2.Environment.compile` in this process (the harness only, never copier at large).
 
-    @functools.lru_cache(maxsize=4096)
-    def cached(env_id: int, source: str, name: str | None, filename: str | None, raw: bool, defer: bool) -> Any:
-        return compile_source(_ENVIRONMENTS[env_id], source, name, filename, raw, defer)
+    Copier builds a fresh environment per render and compiles every template source (~400 per
+    render) anew; the generated code depends only on the source and the settings above.
+    """
+    compile_source = jinja2.Environment.compile
 
     def compile_with_cache(
         self: jinja2.Environment,
@@ -77,17 +119,22 @@ def _install_compile_cache() -> None:
     ) -> Any:
         if not isinstance(source, str):
             return compile_source(self, source, name, filename, raw, defer_init)
-        # Environments of one render differ only by object identity: key by their settings.
-        key = hash((type(self), tuple(sorted(self.filters)), self.block_start_string, self.keep_trailing_newline))
-        _ENVIRONMENTS.setdefault(key, self)
-        return cached(key, source, name, filename, raw, defer_init)
+        try:
+            key = (_codegen_key(self), source, name, filename, raw, defer_init)
+            hash(key)
+        except TypeError:  # an unhashable setting: compile as usual
+            return compile_source(self, source, name, filename, raw, defer_init)
+        with _COMPILED_LOCK:
+            if key in _COMPILED:
+                return _COMPILED[key]
+        compiled = compile_source(self, source, name, filename, raw, defer_init)
+        with _COMPILED_LOCK:
+            _COMPILED.setdefault(key, compiled)
+        return compiled
 
     jinja2.Environment.compile = compile_with_cache  # type: ignore[method-assign]
-    # Destinations here are never git repositories: skip the per-file git index sync.
+    # Destinations here are never git repositories: skip copier's per-file git index sync.
     copier._main.is_git_available = lambda: False  # type: ignore[attr-defined]
-
-
-_ENVIRONMENTS: dict[int, jinja2.Environment] = {}
 
 
 def render(template: Path, destination: Path, answers: Mapping[str, str], **extra: str) -> Path:
@@ -96,6 +143,10 @@ def render(template: Path, destination: Path, answers: Mapping[str, str], **extr
     data = {"project_name": "my-server", **answers, **extra}
     run_copy(str(template), str(destination), data=data, defaults=True, unsafe=False, quiet=True)
     return destination
+
+
+def compile_cache_size() -> int:
+    return len(_COMPILED)
 
 
 def files_of(root: Path) -> Iterator[Path]:

@@ -7,20 +7,22 @@ Redis variants also run their real-Redis tests (`pytest -m redis`).
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from allpairs import all_pairs, uncovered_pairs
-from conftest import python_for, record_timing, uv_environment
-from rendering import CHOICES, FUNCTIONAL, is_possible, name_of, product, render
+from allpairs import all_pairs
+from conftest import record_timing, uv_environment
+from rendering import CHOICES, FUNCTIONAL, asked, is_possible, name_of, product, render
 
-COVERING = all_pairs(CHOICES, is_possible)
+COVERING = all_pairs(CHOICES, is_possible, asked)
 WORKERS = 2
 
 
@@ -34,8 +36,10 @@ class Outcome:
         return [f"$ {cmd} -> exit {code}\n{out}" for cmd, code, _, out in self.steps if code != 0]
 
 
-def _check(project: Path, answers: dict[str, str], mypy_cache: Path) -> Outcome:
-    env = uv_environment(python_for(answers.get("python_version", "3.11")))
+STEP_TIMEOUT = 900  # seconds for one command (a cold `uv sync` included)
+
+
+def _commands(answers: dict[str, str], mypy_cache: Path) -> list[list[str]]:
     commands = [
         ["uv", "sync", "--quiet"],
         ["uv", "run", "--no-sync", "mypy", "--cache-dir", str(mypy_cache)],
@@ -43,49 +47,95 @@ def _check(project: Path, answers: dict[str, str], mypy_cache: Path) -> Outcome:
     ]
     if answers["rate_limit_storage"] == "redis":
         commands.append(["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "-m", "redis"])
-    steps = []
+    return commands
+
+
+def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: Path) -> Outcome:
+    env = uv_environment(python)
+    steps: list[tuple[str, int, float, str]] = []
     started = time.perf_counter()
-    for command in commands:
+    for command in _commands(answers, mypy_cache):
         begun = time.perf_counter()
-        run = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=900)
-        steps.append(
-            (" ".join(command), run.returncode, time.perf_counter() - begun, (run.stdout + run.stderr)[-6000:])
-        )
-        if run.returncode != 0:
+        try:
+            run = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+            code, output = run.returncode, f"--- stdout\n{run.stdout[-6000:]}\n--- stderr\n{run.stderr[-6000:]}"
+        except subprocess.TimeoutExpired as timeout:
+            code, output = -1, f"timed out after {STEP_TIMEOUT} s\n{_text(timeout.stdout)[-3000:]}{_text(timeout.stderr)[-3000:]}"
+        steps.append((" ".join(command), code, time.perf_counter() - begun, output))
+        if code != 0:
             break
     return Outcome(steps, time.perf_counter() - started)
 
 
-def _run_all(combos: list[dict[str, str]], template: Path, root: Path) -> dict[str, Outcome]:
-    caches = {}  # one mypy cache per worker thread: shared caches would race
+def _label(command: str) -> str:
+    """ "uv run --no-sync pytest ... -m redis" -> "pytest -m redis"."""
+    words = command.split()
+    tool = next((word for word in ("sync", "mypy", "pytest", "render") if word in words), command)
+    return f"{tool} -m redis" if words[-2:] == ["-m", "redis"] else tool
+
+
+def _text(data: str | bytes | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+
+def _run_all(
+    combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str]
+) -> dict[str, Outcome]:
+    caches: dict[int, Path] = {}  # one mypy cache per worker thread: shared caches would race
     lock = threading.Lock()
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
         with lock:
             cache = caches.setdefault(threading.get_ident(), root / f"mypy-cache-{len(caches)}")
         name = name_of(answers)
-        project = render(template, root / name / "my-server", answers)
-        outcome = _check(project, answers, cache)
-        record_timing(f"  {name}: {outcome.seconds:.1f} s")
+        started = time.perf_counter()
+        try:
+            project = render(template, root / name / "my-server", answers)
+            outcome = _check(project, answers, interpreters[answers["python_version"]], cache)
+        except Exception:  # a render error fails this combination only
+            outcome = Outcome([("render", -1, 0.0, traceback.format_exc()[-6000:])], time.perf_counter() - started)
+        summary = ", ".join(f"{_label(cmd)} {seconds:.0f} s" for cmd, _, seconds, _ in outcome.steps)
+        record_timing(f"  {name}: {outcome.seconds:.1f} s ({'ok' if not outcome.failures else 'FAILED'}; {summary})")
         return name, outcome
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = dict(pool.map(job, combos))
-    record_timing(f"generated projects: {len(combos)} combinations in {time.perf_counter() - started:.1f} s")
+    failed = sum(1 for outcome in results.values() if outcome.failures)
+    record_timing(
+        f"generated projects: {len(combos)} combinations, {WORKERS} at a time, "
+        f"{failed} failed, in {time.perf_counter() - started:.1f} s"
+    )
     return results
 
 
 def test_covering_set_has_every_pair() -> None:
-    assert not uncovered_pairs(COVERING, CHOICES, is_possible)
-    record_timing(f"all-pairs covering set: {len(COVERING)} of {len(product())} combinations")
+    """Checked pair by pair, independently of the greedy algorithm's own bookkeeping."""
+    everything = product()
+    assert all(combo in everything for combo in COVERING), "only possible combinations"
+    assert all_pairs(CHOICES, is_possible, asked) == COVERING, "deterministic"
+    missing = []
+    for first, second in itertools.combinations(CHOICES, 2):
+        for a, b in itertools.product(CHOICES[first], CHOICES[second]):
+            # A pair is needed when some render asks both questions with these values
+            # (so idp pairs count only for http/both; stdio renders never ask idp).
+            needed = any(asked(c).get(first) == a and asked(c).get(second) == b for c in everything)
+            covered = any(asked(c).get(first) == a and asked(c).get(second) == b for c in COVERING)
+            if needed and not covered:
+                missing.append(f"{first}={a} with {second}={b}")
+    assert not missing
+    assert any(combo["transport"] == "stdio" for combo in COVERING)
+    record_timing(f"all-pairs covering set: {len(COVERING)} of {len(everything)} combinations")
 
 
 @pytest.fixture(scope="session")
 def covering_results(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, redis_server_available: None
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    interpreters: dict[str, str],
+    redis_server_available: None,
 ) -> dict[str, Outcome]:
-    return _run_all(COVERING, template, tmp_path_factory.mktemp("generated"))
+    return _run_all(COVERING, template, tmp_path_factory.mktemp("generated"), interpreters)
 
 
 @pytest.mark.parametrize("answers", COVERING, ids=name_of)
@@ -97,11 +147,18 @@ def test_generated_project_passes_its_checks(answers: dict[str, str], covering_r
 FULL = [{"license": "MIT", "python_version": "3.11", **combo} for combo in product(FUNCTIONAL)]
 
 
+def test_full_matrix_is_the_functional_product() -> None:
+    assert len(FULL) == 108  # (2 HTTP transports x 4 idps + stdio) x 6 trace backends x 2 storages
+
+
 @pytest.fixture(scope="session")
 def full_results(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, redis_server_available: None
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    interpreters: dict[str, str],
+    redis_server_available: None,
 ) -> dict[str, Outcome]:
-    return _run_all(FULL, template, tmp_path_factory.mktemp("full"))
+    return _run_all(FULL, template, tmp_path_factory.mktemp("full"), interpreters)
 
 
 @pytest.mark.full_matrix
