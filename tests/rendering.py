@@ -13,7 +13,7 @@ import functools
 import itertools
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,7 @@ def _install_compile_cache() -> None:
     Copier builds a fresh environment per render and compiles every template source (~400 per
     render) anew; the generated code depends only on the source and the settings above.
     """
-    compile_source = jinja2.Environment.compile
+    compile_source: Callable[..., Any] = jinja2.Environment.compile
 
     def compile_with_cache(
         self: jinja2.Environment,
@@ -147,7 +147,3 @@ def render(template: Path, destination: Path, answers: Mapping[str, str], **extr
 
 def compile_cache_size() -> int:
     return len(_COMPILED)
-
-
-def files_of(root: Path) -> Iterator[Path]:
-    return (path for path in sorted(root.rglob("*")) if path.is_file() and ".git" not in path.parts)

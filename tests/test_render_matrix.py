@@ -21,11 +21,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import record_timing
-from rendering import files_of, name_of, product, render
+from conftest import pre_commit_home, record_timing
+from rendering import asked, name_of, product, render
 
-# `${{ ... }}` is GitHub Actions syntax in generated workflows, not leftover Jinja.
-LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")
+# Jinja delimiters. An opening one never belongs in a render; "}}" does in nested literals
+# ({"params": {}}), so in contents it counts as leftover only where braces don't balance
+# (e.g. a typo like "{ package }}", which Jinja leaves as text).
+JINJA_IN_NAMES = re.compile(r"\{\{|\}\}|\{%|%\}")
+JINJA_OPENERS = re.compile(r"\{\{|\{%|%\}")
+
+
+def leftover_jinja(text: str) -> bool:
+    return bool(JINJA_OPENERS.search(text)) or ("}}" in text and text.count("{") != text.count("}"))
 
 
 @dataclass(frozen=True)
@@ -50,15 +57,23 @@ def matrix(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
     combos = product()
     started = time.perf_counter()
     jobs = [(str(template), str(first), str(second), combo) for combo in combos]
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    workers = max(2, os.cpu_count() or 2)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         names = list(pool.map(_render_twice, jobs, chunksize=8))
     seconds = time.perf_counter() - started
-    record_timing(f"render matrix: {len(names)} combinations x 2 renders in {seconds:.1f} s")
+    record_timing(f"render matrix: {len(names)} combinations x 2 renders, {workers} processes, in {seconds:.1f} s")
     return Matrix(first, second, names, seconds)
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files_of(root)}
+def _tree(root: Path) -> dict[str, tuple[int, str]]:
+    """Every path under `root` with its mode and, for files, a hash of its bytes."""
+    return {
+        str(path.relative_to(root)): (
+            path.stat().st_mode,
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "",
+        )
+        for path in sorted(root.rglob("*"))
+    }
 
 
 def test_matrix_covers_every_value_of_every_question(matrix: Matrix) -> None:
@@ -72,20 +87,31 @@ def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
 
 def test_no_jinja_survives_in_names_or_contents(matrix: Matrix) -> None:
     leftovers = [
-        str(path)
-        for path in files_of(matrix.first)
-        if LEFTOVER_JINJA.search(str(path.relative_to(matrix.first))) or LEFTOVER_JINJA.search(path.read_text())
+        str(path.relative_to(matrix.first))
+        for path in matrix.first.rglob("*")
+        if ".git" not in path.parts
+        and (
+            JINJA_IN_NAMES.search(path.name)
+            or (path.is_file() and leftover_jinja(path.read_bytes().decode(errors="replace")))
+        )
     ]
-    assert not leftovers
+    assert not leftovers, leftovers[:50]
+
+
+def test_leftover_jinja_detection() -> None:
+    assert leftover_jinja("x = {{ package }}") and leftover_jinja("{% if x %}") and leftover_jinja("{ package }}")
+    assert not leftover_jinja('call = {"params": {"name": "whoami", "arguments": {}}}')
 
 
 def test_answers_are_recorded(matrix: Matrix) -> None:
+    wrong = []
     for answers in product():
-        recorded = yaml.safe_load((matrix.first / name_of(answers) / ".copier-answers.yml").read_text())
-        expected = {
-            key: value for key, value in answers.items() if not (key == "idp" and answers["transport"] == "stdio")
-        }
-        assert expected.items() <= recorded.items(), name_of(answers)
+        answers_file = matrix.first / name_of(answers) / ".copier-answers.yml"
+        recorded = yaml.safe_load(answers_file.read_text()) if answers_file.is_file() else {}
+        expected = {"project_name": "my-server", **asked(answers)}
+        if not expected.items() <= recorded.items() or ("idp" in recorded) != ("idp" in expected):
+            wrong.append(name_of(answers))
+    assert not wrong, wrong[:20]
 
 
 def test_ruff_check_and_format_are_clean(matrix: Matrix) -> None:
@@ -95,8 +121,8 @@ def test_ruff_check_and_format_are_clean(matrix: Matrix) -> None:
         ["ruff", "format", "--check", "--no-cache", "."], cwd=matrix.first, capture_output=True, text=True
     )
     record_timing(f"ruff over {len(matrix.names)} projects: {time.perf_counter() - started:.1f} s")
-    assert check.returncode == 0, check.stdout[-5000:]
-    assert fmt.returncode == 0, fmt.stdout[-5000:]
+    assert check.returncode == 0, (check.stdout + check.stderr)[-5000:]
+    assert fmt.returncode == 0, (fmt.stdout + fmt.stderr)[-5000:]
 
 
 def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix) -> None:
@@ -113,10 +139,10 @@ def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix
         cwd=matrix.first,
         capture_output=True,
         text=True,
-        env={**os.environ, "SKIP": "mypy"},
+        env={**os.environ, "SKIP": "mypy", "PRE_COMMIT_HOME": pre_commit_home()},
     )
     record_timing(f"pre-commit over {len(matrix.names)} projects: {time.perf_counter() - started:.1f} s")
-    assert hooks.returncode == 0, hooks.stdout[-5000:]
+    assert hooks.returncode == 0, (hooks.stdout + hooks.stderr)[-5000:]
     unchanged = subprocess.run(
         ["git", "diff", "--exit-code", "--stat"], cwd=matrix.first, capture_output=True, text=True
     )

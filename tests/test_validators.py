@@ -54,6 +54,27 @@ def test_good_non_default_answers_are_accepted(template: Path, tmp_path: Path) -
     )
 
 
+def test_every_free_text_answer_can_differ_from_its_default(template: Path, tmp_path: Path) -> None:
+    answers = {
+        "project_name": "Ledger.Sync_2",
+        "project_slug": "ledger",
+        "package": "ledger_core",
+        "description": "Ledger lookups for finance agents",
+        "author_name": "Finance Platform",
+        "author_email": "finance@ledger.example.co.uk",
+        "default_rate_limit": "2/second|100 per hour",
+    }
+    project = render(template, tmp_path / "anything", {"transport": "http", "idp": "entra"}, **answers)
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert {**answers, "transport": "http", "idp": "entra"}.items() <= recorded.items()
+    pyproject = (project / "pyproject.toml").read_text()
+    assert 'name = "ledger"' in pyproject
+    assert 'ledger = "ledger_core.cli:main"' in pyproject
+    assert "Finance Platform" in pyproject and "finance@ledger.example.co.uk" in pyproject
+    assert (project / "src" / "ledger_core" / "server.py").is_file()
+    assert not (project / "src" / "ledger").exists()
+
+
 LIMIT_SAMPLES = [
     "60/minute",
     "10 per second",
