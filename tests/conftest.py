@@ -6,12 +6,13 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rendering import CHOICES, template_copy
+from rendering import CHOICES, BackgroundMatrix, product, template_copy
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,11 +24,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 TIMINGS: list[str] = []
+_CONFIG: list[pytest.Config] = []
+_PROGRESS_LOCK = threading.Lock()
 
 
 def record_timing(line: str) -> None:
-    """A wall-time figure to print in the test summary (captured output would hide it)."""
-    TIMINGS.append(line)
+    """A wall-time figure: shown at once (the run is long) and again in the closing summary."""
+    with _PROGRESS_LOCK:
+        TIMINGS.append(line)
+        if not _CONFIG:
+            return
+        capture = _CONFIG[0].pluginmanager.getplugin("capturemanager")
+        reporter = _CONFIG[0].pluginmanager.getplugin("terminalreporter")
+        if capture is None or reporter is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[timing] {line}")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -39,6 +51,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "full_matrix: runs only with --full-matrix")
+    _CONFIG[:] = [config]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _CONFIG.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,6 +72,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template as a plain folder (the working tree, uncommitted changes included)."""
     return template_copy(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def matrix_job(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundMatrix]:
+    """The full render matrix (every combination, twice), rendering in the background."""
+    first, second = tmp_path_factory.mktemp("matrix-a"), tmp_path_factory.mktemp("matrix-b")
+    job = BackgroundMatrix(template, first, second, product(), workers=max(2, os.cpu_count() or 2))
+    yield job
+    job.cancel()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_render_matrix_early(request: pytest.FixtureRequest) -> None:
+    """Start rendering before the first test when any selected test needs the matrix."""
+    if any("matrix" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("matrix_job")
 
 
 class MissingInterpreter(RuntimeError):
@@ -105,6 +138,9 @@ def interpreters() -> dict[str, str]:
 
 def uv_environment(python: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+    # Let each project's venv keep the bytecode it compiles: its tests start Python many times
+    # (pytest, stdio servers, replicas), and without .pyc files each start recompiles every import.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({"UV_PYTHON": python, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
     return env
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import copier._main
+import copier._template
 import jinja2
 from copier import run_copy
 
@@ -133,8 +137,12 @@ def _install_compile_cache() -> None:
         return compiled
 
     jinja2.Environment.compile = compile_with_cache  # type: ignore[method-assign]
-    # Destinations here are never git repositories: skip copier's per-file git index sync.
+    # The template is a plain folder and destinations are never git repositories, so copier's
+    # git probes answer "no VCS" anyway: skip them. Per render that saves the per-file git index
+    # sync and `git rev-parse`, `git init` and `git bundle verify` subprocesses run under a
+    # process-wide chdir (plumbum's local.cwd), unsafe while renders run in threads.
     copier._main.is_git_available = lambda: False  # type: ignore[attr-defined]
+    copier._template.is_git_available = lambda: False  # type: ignore[attr-defined]
 
 
 def render(template: Path, destination: Path, answers: Mapping[str, str], **extra: str) -> Path:
@@ -147,3 +155,47 @@ def render(template: Path, destination: Path, answers: Mapping[str, str], **extr
 
 def compile_cache_size() -> int:
     return len(_COMPILED)
+
+
+def render_twice(template: str, first: str, second: str, combos: list[Answers]) -> list[str]:
+    """Render each combination into `first`/<name> and `second`/<name> (a process-pool job)."""
+    names = []
+    for answers in combos:
+        name = name_of(answers)
+        for root in (first, second):
+            render(Path(template), Path(root) / name, answers)
+        names.append(name)
+    return names
+
+
+def _lowest_priority() -> None:
+    os.nice(19)  # only idle CPU: the generated projects' timing-sensitive tests run meanwhile
+
+
+class BackgroundMatrix:
+    """The render matrix, started early in niced worker processes; `result()` waits for it.
+
+    Generated projects spend about half their wall time waiting (subprocess start-up,
+    sockets, sleeps), so the CPU-bound renders fill those gaps instead of adding minutes.
+    """
+
+    def __init__(self, template: Path, first: Path, second: Path, combos: list[Answers], workers: int) -> None:
+        self.first, self.second, self.workers = first, second, workers
+        self.started = time.perf_counter()
+        self._done: list[float] = []
+        self._pool = ProcessPoolExecutor(max_workers=workers, initializer=_lowest_priority)
+        chunks = [combos[start : start + 8] for start in range(0, len(combos), 8)]
+        self._futures = [
+            self._pool.submit(render_twice, str(template), str(first), str(second), chunk) for chunk in chunks
+        ]
+        for future in self._futures:
+            future.add_done_callback(lambda _: self._done.append(time.perf_counter()))
+
+    def result(self) -> tuple[list[str], float]:
+        """Every rendered name (product order) and the wall time from start to the last render."""
+        names = [name for future in self._futures for name in future.result()]
+        self._pool.shutdown()
+        return names, max(self._done) - self.started
+
+    def cancel(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,6 +1,7 @@
 """Every combination of the answers that change output renders cleanly, twice the same.
 
-The full cartesian product (972 combinations) is rendered twice in parallel. Each render
+The full cartesian product (972 combinations) is rendered twice in parallel, in the background
+from the start of the session (see conftest.matrix_job). Each render
 must be byte-identical to its twin, keep no Jinja markup, record its answers, be ruff-clean
 and already pass the generated project's own pre-commit hooks, so a user's first commit and
 first `copier update` start from a clean tree.
@@ -14,7 +15,6 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import pre_commit_home, record_timing
-from rendering import asked, name_of, product, render
+from rendering import BackgroundMatrix, asked, name_of, product
 
 # Jinja delimiters. An opening one never belongs in a render; "}}" does in nested literals
 # ({"params": {}}), so in contents it counts as leftover only where braces don't balance
@@ -43,26 +43,14 @@ class Matrix:
     seconds: float
 
 
-def _render_twice(job: tuple[str, str, str, dict[str, str]]) -> str:
-    template, first, second, answers = job
-    name = name_of(answers)
-    for root in (first, second):
-        render(Path(template), Path(root) / name, answers)
-    return name
-
-
 @pytest.fixture(scope="session")
-def matrix(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Matrix:
-    first, second = tmp_path_factory.mktemp("matrix-a"), tmp_path_factory.mktemp("matrix-b")
-    combos = product()
-    started = time.perf_counter()
-    jobs = [(str(template), str(first), str(second), combo) for combo in combos]
-    workers = max(2, os.cpu_count() or 2)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        names = list(pool.map(_render_twice, jobs, chunksize=8))
-    seconds = time.perf_counter() - started
-    record_timing(f"render matrix: {len(names)} combinations x 2 renders, {workers} processes, in {seconds:.1f} s")
-    return Matrix(first, second, names, seconds)
+def matrix(matrix_job: BackgroundMatrix) -> Matrix:
+    names, seconds = matrix_job.result()
+    record_timing(
+        f"render matrix: {len(names)} combinations x 2 renders, {matrix_job.workers} niced processes "
+        f"(overlapping the generated projects when both run), in {seconds:.1f} s"
+    )
+    return Matrix(matrix_job.first, matrix_job.second, names, seconds)
 
 
 def _tree(root: Path) -> dict[str, tuple[int, str]]:

@@ -1,0 +1,1 @@
+"""The stack benchmark's orchestrator side (standard library only): see bench/stack_bench.py."""

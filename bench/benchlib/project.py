@@ -1,0 +1,130 @@
+"""The rendered project the variants are built from, and facts about this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .procs import BenchError
+
+COPIER = "copier>=9.4,<10"
+# The default answers plus the two that let every variant come from one render.
+ANSWERS = {"trace_backend": "otlp", "rate_limit_storage": "redis"}
+PROJECT_NAME = "bench-server"
+PACKAGE = "bench_server"
+
+
+def _run(argv: list[str], what: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BenchError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def render(template: Path, dest: Path) -> float:
+    """Render the template with copier into `dest`; seconds of wall time."""
+    argv = ["uvx", "--from", COPIER, "copier", "copy", "--defaults", "--quiet"]
+    for question, answer in ANSWERS.items():
+        argv += ["-d", f"{question}={answer}"]
+    started = time.perf_counter()
+    _run([*argv, str(template), str(dest)], "rendering the template")
+    return time.perf_counter() - started
+
+
+def render_times(template: Path, scratch: Path, count: int) -> list[float]:
+    """`count` timed renders after one untimed one (which installs copier into uv's cache)."""
+    _run(["uvx", "--from", COPIER, "copier", "--version"], "installing copier")
+    times = []
+    for index in range(count):
+        dest = scratch / f"render-{index}"
+        times.append(render(template, dest))
+        shutil.rmtree(dest)
+    return times
+
+
+def sync(project: Path) -> Path:
+    """Install the project's locked-or-resolved dependencies; its interpreter."""
+    _run(["uv", "sync", "--quiet"], "uv sync of the rendered project", cwd=project)
+    python = project / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise BenchError(f"uv sync left no interpreter at {python}")
+    return python
+
+
+VERSIONS_SCRIPT = """
+import json, platform
+from importlib.metadata import version
+names = ["fastmcp", "mcp", "uvicorn", "starlette", "opentelemetry-sdk", "limits", "redis", "joserfc", "pydantic"]
+print(json.dumps({"python": platform.python_version(), **{n: version(n) for n in names}}))
+"""
+
+
+@dataclass(frozen=True)
+class Machine:
+    cores: int
+    ram_gib: float
+    cpu: str
+    kernel: str
+    versions: dict[str, str]
+    redis: str
+
+
+def machine(python: Path, redis_server: str) -> Machine:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
+    versions = json.loads(_run([str(python), "-c", VERSIONS_SCRIPT], "reading package versions"))
+    redis = _run([redis_server, "--version"], "redis-server --version").split()
+    redis_version = next((word.split("=", 1)[1] for word in redis if word.startswith("v=")), "unknown")
+    return Machine(
+        cores=os.cpu_count() or 0,
+        ram_gib=round(total_kib / 1024 / 1024, 1),
+        cpu=cpu,
+        kernel=platform.release(),
+        versions=versions,
+        redis=redis_version,
+    )
+
+
+@dataclass(frozen=True)
+class MatrixTime:
+    seconds: float | None
+    source: str  # how the figure was obtained, said in the report
+
+
+def run_matrix(repo: Path, record: Path) -> MatrixTime:
+    """Run ./scripts/test (the full render-and-test matrix) and record its wall time."""
+    started = time.perf_counter()
+    result = subprocess.run(["./scripts/test"], cwd=repo, check=False)
+    seconds = time.perf_counter() - started
+    stamp = time.strftime("%Y-%m-%d")
+    record.write_text(json.dumps({"seconds": round(seconds, 1), "date": stamp, "exit": result.returncode}) + "\n")
+    if result.returncode != 0:
+        raise BenchError(f"./scripts/test failed (exit {result.returncode}) after {seconds:.0f} s")
+    return MatrixTime(seconds, f"measured in this run ({stamp}, exit 0)")
+
+
+def recorded_matrix(record: Path) -> MatrixTime:
+    if not record.exists():
+        return MatrixTime(None, f"not measured (pass --with-matrix; no recorded figure in {record.name})")
+    data = json.loads(record.read_text())
+    return MatrixTime(
+        float(data["seconds"]), f"last recorded figure from {record.name} ({data['date']}), not measured in this run"
+    )
+
+
+def template_revision(repo: Path) -> str:
+    """The template's commit, and whether the render included uncommitted changes (copier does)."""
+    try:
+        commit = _run(["git", "rev-parse", "--short", "HEAD"], "git rev-parse", cwd=repo).strip()
+        dirty = _run(["git", "status", "--porcelain", "--", "template", "copier.yml"], "git status", cwd=repo).strip()
+    except (BenchError, OSError):
+        return "unknown (not a git checkout)"
+    return f"{commit} + uncommitted changes under template/" if dirty else commit

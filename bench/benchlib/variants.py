@@ -1,0 +1,103 @@
+"""The servers compared: bare FastMCP and five builds of the generated server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+WORKERS = Path(__file__).resolve().parent.parent / "workers"
+# One tenant for every call, so the limiter works on one tenant x tool key.
+TENANT = "bench"
+SCOPES = ("data:read",)
+# High enough never to refuse a call: the limiter's cost is measured, not its refusals.
+NEVER_REACHED_LIMIT = "100000000/minute"
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    generated: bool = True
+    limiter: str = "off"  # off | memory | redis
+    tracing: bool = False
+    redis_db: int = 0  # each Redis variant counts in its own database
+
+    @property
+    def needs_redis(self) -> bool:
+        return self.limiter == "redis"
+
+
+BARE = Variant("bare", "bare FastMCP", generated=False)
+FULL = Variant("full", "full stack (auth + Redis limit + tracing)", limiter="redis", tracing=True, redis_db=2)
+VARIANTS: tuple[Variant, ...] = (
+    BARE,
+    Variant("auth", "auth only"),
+    Variant("auth_memory", "auth + memory limit", limiter="memory"),
+    Variant("auth_redis", "auth + Redis limit", limiter="redis", redis_db=1),
+    Variant("auth_tracing", "auth + tracing (OTLP)", tracing=True),
+    FULL,
+)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every server start of one bench run shares."""
+
+    python: Path  # the rendered project's interpreter
+    package: str
+    env_prefix: str
+    workdir: Path
+    redis_port: int
+    receiver_port: int
+
+
+def base_env(shared: Shared, environ: dict[str, str]) -> dict[str, str]:
+    """Environment for every child: no proxies (loopback only), no FastMCP update check or banner."""
+    env = {key: value for key, value in environ.items() if "proxy" not in key.lower()}
+    env.update(
+        {
+            "NO_PROXY": "127.0.0.1,localhost",
+            "FASTMCP_CHECK_FOR_UPDATES": "off",
+            "FASTMCP_SHOW_SERVER_BANNER": "false",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    # The project's settings, tracing variables and .env are set here only.
+    return {key: value for key, value in env.items() if not key.startswith((shared.env_prefix, "OTEL_"))}
+
+
+def settings_env(shared: Shared, variant: Variant) -> dict[str, str]:
+    """The <PACKAGE>_* and OTEL_* variables of one generated variant (what production sets)."""
+    p = shared.env_prefix
+    env = {
+        f"{p}TRANSPORT": "http",
+        f"{p}AUTH_MODE": "dev",
+        # A port-less public URL: one token (iss/aud) serves every server start on any free port.
+        f"{p}PUBLIC_URL": "http://127.0.0.1",
+        f"{p}DEV_KEY_FILE": str(shared.workdir / "dev-signing-key.pem"),
+        f"{p}LOG_LEVEL": "INFO",
+        f"{p}LOG_FORMAT": "json",
+        f"{p}DEFAULT_RATE_LIMIT": NEVER_REACHED_LIMIT,
+        f"{p}RATE_LIMIT_STORAGE_URL": "memory://",
+    }
+    if variant.limiter == "redis":
+        env[f"{p}RATE_LIMIT_STORAGE_URL"] = f"redis://127.0.0.1:{shared.redis_port}/{variant.redis_db}"
+    if variant.tracing:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{shared.receiver_port}"
+        env["OTEL_SERVICE_NAME"] = "bench-server"
+    return env
+
+
+def server_command(shared: Shared, variant: Variant, port: int) -> list[str]:
+    if not variant.generated:
+        return [str(shared.python), str(WORKERS / "bare_server.py"), str(port)]
+    return [
+        str(shared.python),
+        str(WORKERS / "variant_server.py"),
+        shared.package,
+        str(port),
+        "--limiter",
+        "off" if variant.limiter == "off" else "on",
+        "--tracing",
+        "on" if variant.tracing else "off",
+    ]

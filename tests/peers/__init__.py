@@ -1,0 +1,1 @@
+"""Real components the end-to-end tests start on 127.0.0.1."""

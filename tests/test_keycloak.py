@@ -1,0 +1,592 @@
+"""The Keycloak answer against a real Keycloak: the shipped realm, the generated server, real tokens.
+
+One Keycloak for the module (`kc.sh start-dev` on 127.0.0.1, the rendered realm imported, its
+audience pointed at this test's server) starts in a background thread while the project renders
+and syncs. The generated server then runs as a subprocess in idp mode against it, and real MCP
+clients (fastmcp's `Client`, in the project's own environment) call it with tokens Keycloak issued:
+client credentials, authorization code + PKCE through anonymous Dynamic Client Registration, and a
+token minted without the server's audience.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import python_for, record_timing, uv_environment
+from peers.keycloak import (
+    KEYCLOAK_VERSION,
+    Keycloak,
+    KeycloakError,
+    cache_dir,
+    distribution,
+    free_port,
+    initial_state,
+    post_form,
+    start,
+)
+from rendering import render
+
+REALM_FILE = "deploy/keycloak/mcp-realm.json"
+SHIPPED_RESOURCE = "http://127.0.0.1:8000/mcp"  # the server's default resource URL, as the realm ships it
+PREFIX = "MY_SERVER_"
+USER = "alice"  # the realm's test user: tenant acme, realm role mcp-operator
+
+# Runs inside the generated project's environment (it has fastmcp; the template's tooling does not).
+MCP_CLIENT = """
+import asyncio, json, sys
+
+from fastmcp import Client
+
+
+async def session(request):
+    async with Client(request["url"], auth=request["token"]) as client:
+        tools = sorted(tool.name for tool in await client.list_tools())
+        calls = {}
+        for name, arguments in request["calls"]:
+            result = await client.call_tool(name, arguments, raise_on_error=False)
+            text = "".join(getattr(part, "text", "") for part in result.content)
+            calls[name] = {"is_error": result.is_error, "text": text, "structured": result.structured_content}
+    return {"tools": tools, "calls": calls}
+
+
+for line in sys.stdin:
+    try:
+        answer = asyncio.run(session(json.loads(line)))
+    except Exception as error:
+        answer = {"error": repr(error)}
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class McpClient:
+    """fastmcp's `Client` in the generated project's environment, one session per request.
+
+    One long-lived process: importing fastmcp takes seconds, and it happens while Keycloak starts.
+    """
+
+    def __init__(self, python: Path) -> None:
+        self._process = subprocess.Popen(
+            [str(python), "-c", MCP_CLIENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def session(self, url: str, token: str, calls: tuple[tuple[str, dict[str, Any]], ...]) -> dict[str, Any]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps({"url": url, "token": token, "calls": calls}) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        assert line, f"the MCP client exited with {self._process.poll()}"
+        answer: dict[str, Any] = json.loads(line)
+        assert "error" not in answer, answer["error"]
+        return answer
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=20)
+
+
+# --- the stack -------------------------------------------------------------------------------
+
+
+def realm_for(realm: dict[str, Any], resource: str) -> dict[str, Any]:
+    """The shipped realm with its audience moved to this test's server (nothing else changes)."""
+    text = json.dumps(realm)
+    assert text.count(json.dumps(SHIPPED_RESOURCE)) == 1, "the realm names the server's resource URL once"
+    rewritten: dict[str, Any] = json.loads(text.replace(json.dumps(SHIPPED_RESOURCE), json.dumps(resource)))
+    return rewritten
+
+
+class KeycloakStart(threading.Thread):
+    """Prepares (first time only) and starts Keycloak, then waits for the realm: the slow part."""
+
+    def __init__(self, realm: dict[str, Any], home: Path, port: int) -> None:
+        super().__init__(name="keycloak-start", daemon=True)
+        self.realm, self.home, self.port = realm, home, port
+        self.keycloak: Keycloak | None = None
+        self.error: BaseException | None = None
+        self.prepared: list[str] = []  # what this run had to make first: download, build, database
+
+    def run(self) -> None:
+        try:
+            cache = cache_dir()
+            began = time.perf_counter()
+            if not (cache / f"keycloak-{KEYCLOAK_VERSION}" / "bin" / "kc.sh").is_file():
+                distribution()
+                self.prepared.append(f"downloaded and unpacked in {time.perf_counter() - began:.1f} s")
+            began = time.perf_counter()
+            if not (cache / f"state-{KEYCLOAK_VERSION}" / "admin.json").is_file():
+                initial_state()
+                self.prepared.append(f"initial database (first start) in {time.perf_counter() - began:.1f} s")
+            self.keycloak = start([self.realm], self.home, self.port)
+            self.keycloak.wait_ready(self.realm["realm"])
+        except BaseException as error:  # reported by the fixture, in the test's thread
+            self.error = error
+
+    def result(self) -> Keycloak:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.keycloak is not None
+        return self.keycloak
+
+
+@dataclass
+class Stack:
+    keycloak: Keycloak
+    project: Path
+    base_url: str
+    client: McpClient
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resource(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    @property
+    def issuer(self) -> str:
+        return self.keycloak.issuer("mcp")
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/protocol/openid-connect/token"
+
+    def mcp(self, token: str, *calls: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        """tools/list, then each tool call, with a real MCP client holding `token`."""
+        return self.client.session(self.resource, token, calls)
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-4000:]}", pytrace=False)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the server was not healthy within {timeout:.0f} s:\n{log.read_text()[-4000:]}", pytrace=False)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("keycloak")
+    began = time.perf_counter()
+    project = render(template, root / "my-server", {"idp": "keycloak", "transport": "http"})
+    server_port, keycloak_port = free_port(), free_port()
+    base_url, issuer = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{keycloak_port}/realms/mcp"
+    realm = realm_for(json.loads((project / REALM_FILE).read_text()), f"{base_url}/mcp")
+    starting = KeycloakStart(realm, root / "keycloak-home", keycloak_port)
+    starting.start()
+
+    # Everything else starts while Keycloak does: the server only asks Keycloak for keys on the first token.
+    env = uv_environment(python_for("3.11"))
+    synced = subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, capture_output=True, text=True)
+    sync_seconds = time.perf_counter() - began
+    server: subprocess.Popen[bytes] | None = None
+    client: McpClient | None = None
+    keycloak: Keycloak | None = None
+    try:
+        assert synced.returncode == 0, synced.stderr[-4000:]
+        server_env = {
+            **env,
+            f"{PREFIX}TRANSPORT": "http",
+            f"{PREFIX}HOST": "127.0.0.1",
+            f"{PREFIX}PORT": str(server_port),
+            f"{PREFIX}AUTH_MODE": "idp",
+            f"{PREFIX}IDP_ISSUER": issuer,
+            "FASTMCP_CHECK_FOR_UPDATES": "off",
+            "FASTMCP_SHOW_SERVER_BANNER": "false",
+        }
+        log = root / "server.log"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [str(project / ".venv" / "bin" / "my-server"), "serve"],
+                cwd=project,
+                env=server_env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        client = McpClient(project / ".venv" / "bin" / "python")
+
+        keycloak = starting.result()
+        assert keycloak.issuer("mcp") == issuer
+        ready = time.perf_counter() - keycloak.started_at
+        for step in starting.prepared:
+            record_timing(f"keycloak {KEYCLOAK_VERSION}: {step}")
+        rebuilt = " (including Keycloak's build)" if "QuarkusAugmentor" in keycloak.log_tail(10**7) else ""
+        record_timing(
+            f"keycloak {KEYCLOAK_VERSION}: started with the realm in {ready:.1f} s{rebuilt}, RSS "
+            f"{keycloak.rss_bytes() / 2**20:.0f} MB; the project rendered and synced meanwhile in {sync_seconds:.1f} s"
+        )
+        # Credentials are never the realm's dev placeholders: Keycloak generates the client secret,
+        # the test user gets a random password.
+        found = {
+            "mcp-service": keycloak.new_client_secret("mcp", "mcp-service"),
+            "password": secrets.token_urlsafe(16),
+        }
+        keycloak.set_password("mcp", USER, found["password"])
+        _wait_healthy(server, f"{base_url}/healthz", log)
+        yield Stack(keycloak, project, base_url, client, found)
+    finally:
+        if client is not None:
+            client.close()
+        if server is not None:
+            _stop(server)
+        if keycloak is None and starting.keycloak is not None:
+            keycloak = starting.keycloak
+        if keycloak is not None:
+            keycloak.stop()
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (the server does the verifying)."""
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return decoded
+
+
+def audiences(token: str) -> list[str]:
+    aud = claims(token).get("aud")
+    return [aud] if isinstance(aud, str) else list(aud or [])
+
+
+def client_credentials(stack: Stack, client_id: str, secret: str, scope: str | None = None) -> str:
+    form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    return str(post_form(stack.token_endpoint, form, basic=(client_id, secret))["access_token"])
+
+
+def unauthorized_challenge(stack: Stack, token: str | None) -> tuple[int, str]:
+    """POST tools/list with `token` (or none); the status and WWW-Authenticate header."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request = urllib.request.Request(stack.resource, data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("Accept", "application/json, text/event-stream")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("WWW-Authenticate", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("WWW-Authenticate", "")
+
+
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body: dict[str, Any] = json.loads(response.read())
+        return body
+
+
+# --- a headless browser for Keycloak's login pages -------------------------------------------
+
+
+@dataclass
+class Form:
+    action: str
+    fields: dict[str, str] = field(default_factory=dict)
+    buttons: dict[str, str] = field(default_factory=dict)
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[Form] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append(Form(attributes.get("action", "")))
+        elif tag in ("input", "button") and self.forms and attributes.get("name"):
+            kind = attributes.get("type", "submit" if tag == "button" else "text").lower()
+            target = self.forms[-1].buttons if kind == "submit" else self.forms[-1].fields
+            target[attributes["name"]] = attributes.get("value", "")
+
+
+def form_with(page: str, name: str) -> Form:
+    """The page's form that has a field or button called `name`."""
+    parser = _Forms()
+    parser.feed(page)
+    for form in parser.forms:
+        if name in form.fields or name in form.buttons:
+            return form
+    raise AssertionError(f"no form with {name!r} on the page:\n{page[:3000]}")
+
+
+class _LoopbackIsSecure(DefaultCookiePolicy):
+    """Keycloak marks its login-session cookies Secure; browsers send those to http://127.0.0.1 too."""
+
+    def return_ok_secure(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        loopback = urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost")
+        return loopback or super().return_ok_secure(cookie, request)
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # followed by Browser.open, which stops at the client's redirect URI
+
+
+class Browser:
+    """Follows Keycloak's pages with cookies until a redirect reaches `stop_at` (the client's callback)."""
+
+    def __init__(self, stop_at: str) -> None:
+        self.stop_at = stop_at
+        self.url = ""
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(CookieJar(_LoopbackIsSecure())), _KeepRedirects()
+        )
+
+    def open(self, url: str, form: dict[str, str] | None = None) -> tuple[str, str]:
+        """(the URL reached, its page); the page is empty when the callback was reached."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        url = urllib.parse.urljoin(self.url, url)  # form actions may be relative to the page
+        for _ in range(10):
+            try:
+                with self._opener.open(urllib.request.Request(url, data=data), timeout=30) as response:
+                    self.url = response.geturl()
+                    return self.url, response.read().decode()
+            except urllib.error.HTTPError as error:
+                if error.code not in (301, 302, 303, 307) or "Location" not in error.headers:
+                    raise
+                url, data = urllib.parse.urljoin(url, error.headers["Location"]), None
+                if url.startswith(self.stop_at):
+                    return url, ""
+        raise AssertionError(f"too many redirects, last {url}")
+
+
+@dataclass
+class UserLogin:
+    client_id: str
+    registration: dict[str, Any]
+    scopes_supported: list[str]
+    token: str
+    consented: bool
+
+
+@pytest.fixture(scope="module")
+def alice(stack: Stack) -> UserLogin:
+    """The MCP authorization flow as a client on this machine runs it, with Keycloak's own pages."""
+    # 1. The server's 401 names its RFC 9728 metadata, which names the authorization server.
+    status, challenge = unauthorized_challenge(stack, None)
+    assert status == 401
+    metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert metadata_url, challenge
+    metadata = get_json(metadata_url.group(1))
+    assert metadata["resource"] == stack.resource
+    assert metadata["authorization_servers"] == [stack.issuer]
+    openid = get_json(f"{metadata['authorization_servers'][0]}/.well-known/openid-configuration")
+    assert "S256" in openid["code_challenge_methods_supported"]
+
+    # 2. Anonymous Dynamic Client Registration, asking for the scopes the server advertises.
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    scopes = list(metadata["scopes_supported"])
+    request = urllib.request.Request(
+        openid["registration_endpoint"],
+        data=json.dumps(
+            {
+                "client_name": "keycloak end-to-end test",
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "scope": " ".join(scopes),
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            registration: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"registration refused: {error.code} {error.read().decode()}") from error
+    client_id = str(registration["client_id"])
+
+    # 3. Authorization code + PKCE (S256) with the resource indicator, through the login and consent pages.
+    verifier = secrets.token_urlsafe(48)
+    challenge_s256 = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state = secrets.token_urlsafe(16)
+    authorize = (
+        openid["authorization_endpoint"]
+        + "?"
+        + urllib.parse.urlencode(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": " ".join(["openid", *scopes]),
+                "state": state,
+                "code_challenge": challenge_s256,
+                "code_challenge_method": "S256",
+                "resource": stack.resource,
+            }
+        )
+    )
+    browser = Browser(stop_at=redirect_uri)
+    _, page = browser.open(authorize)
+    login = form_with(page, "password")
+    reached, page = browser.open(
+        login.action, {**login.fields, "username": USER, "password": stack.secrets["password"]}
+    )
+    consented = not reached.startswith(redirect_uri)
+    if consented:  # the realm's Consent Required policy for anonymous registrations
+        consent = form_with(page, "accept")
+        reached, page = browser.open(consent.action, {**consent.fields, "accept": consent.buttons["accept"]})
+    assert reached.startswith(redirect_uri), page[:3000]
+    callback = urllib.parse.parse_qs(urllib.parse.urlsplit(reached).query)
+    assert callback["state"] == [state]
+    assert callback.get("iss", [stack.issuer]) == [stack.issuer]
+
+    tokens = post_form(
+        openid["token_endpoint"],
+        {
+            "grant_type": "authorization_code",
+            "code": callback["code"][0],
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+            "resource": stack.resource,
+        },
+    )
+    return UserLogin(client_id, registration, scopes, str(tokens["access_token"]), consented)
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_client_credentials_token_sees_and_calls_what_its_scopes_allow(stack: Stack) -> None:
+    # The service client may ask for `admin`, but only holders of the mcp-operator role get it.
+    token = client_credentials(stack, "mcp-service", stack.secrets["mcp-service"], scope="admin")
+    assert stack.resource in audiences(token)
+    assert set(claims(token)["scope"].split()) == {"data:read"}
+
+    answer = stack.mcp(token, ("search_notes", {"query": "rate limits"}), ("server_info", {}), ("whoami", {}))
+    assert answer["tools"] == ["search_notes", "whoami"]
+    calls = answer["calls"]
+    assert not calls["search_notes"]["is_error"], calls["search_notes"]
+    assert "Rate limits" in calls["search_notes"]["text"]
+    denial = calls["server_info"]
+    assert denial["is_error"]
+    assert "requires scope admin" in denial["text"] and "data:read" in denial["text"], denial["text"]
+    me = calls["whoami"]["structured"]
+    assert me["client_id"] == "mcp-service" and me["tenant"] == "acme" and me["scopes"] == ["data:read"]
+
+
+def test_the_realm_secret_placeholder_is_not_accepted_once_rotated(stack: Stack) -> None:
+    with pytest.raises(KeycloakError, match=r"unauthorized_client|invalid_client"):
+        client_credentials(stack, "mcp-service", "mcp-service-dev-secret")
+
+
+def test_authorization_code_with_pkce_through_anonymous_dcr(stack: Stack, alice: UserLogin) -> None:
+    assert {"data:read", "admin"} <= set(alice.scopes_supported)
+    assert alice.registration["token_endpoint_auth_method"] == "none"
+    assert alice.consented, "anonymously registered clients must ask the user's consent"
+    token = alice.token
+    assert stack.resource in audiences(token), "the realm's audience mapper reaches DCR clients"
+    assert {"data:read", "admin"} <= set(claims(token)["scope"].split())
+    assert claims(token)["azp"] == alice.client_id
+
+    answer = stack.mcp(token, ("search_notes", {"query": "on-call"}), ("server_info", {}))
+    assert answer["tools"] == ["search_notes", "server_info", "whoami"]
+    assert not answer["calls"]["search_notes"]["is_error"], answer["calls"]["search_notes"]
+    info = answer["calls"]["server_info"]
+    assert not info["is_error"], info
+    assert info["structured"]["uptime_seconds"] >= 0
+
+
+def test_realm_roles_and_tenant_reach_whoami(stack: Stack, alice: UserLogin) -> None:
+    me = stack.mcp(alice.token, ("whoami", {}))["calls"]["whoami"]
+    assert not me["is_error"], me
+    identity = me["structured"]
+    assert identity["tenant"] == "acme"
+    assert "mcp-operator" in identity["roles"]
+    assert identity["client_id"] == alice.client_id
+    assert identity["subject"] == claims(alice.token)["sub"]
+
+
+def test_dcr_refuses_redirects_off_this_machine(stack: Stack) -> None:
+    openid = get_json(f"{stack.issuer}/.well-known/openid-configuration")
+    request = urllib.request.Request(
+        openid["registration_endpoint"],
+        data=json.dumps({"redirect_uris": ["https://attacker.example/callback"], "scope": "data:read"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code in (400, 403)
+
+
+def test_token_without_the_servers_audience_is_rejected_with_a_challenge(stack: Stack) -> None:
+    # A client of the same realm that lacks the scope carrying the audience mapper.
+    keycloak = stack.keycloak
+    keycloak.admin(
+        "POST",
+        "/mcp/clients",
+        {
+            "clientId": "no-audience",
+            "protocol": "openid-connect",
+            "publicClient": False,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "defaultClientScopes": ["data:read"],
+            "optionalClientScopes": [],
+        },
+    )
+    uuid = keycloak.client_uuid("mcp", "no-audience")
+    for scope in keycloak.admin("GET", f"/mcp/clients/{uuid}/default-client-scopes"):
+        if scope["name"] == "basic":
+            keycloak.admin("DELETE", f"/mcp/clients/{uuid}/default-client-scopes/{scope['id']}")
+    token = client_credentials(stack, "no-audience", keycloak.new_client_secret("mcp", "no-audience"))
+    assert stack.resource not in audiences(token), claims(token)
+    assert claims(token)["iss"] == stack.issuer and "data:read" in claims(token)["scope"].split()
+
+    status, challenge = unauthorized_challenge(stack, token)
+    assert status == 401
+    assert challenge.startswith("Bearer ")
+    assert f'resource_metadata="{stack.base_url}/.well-known/oauth-protected-resource/mcp"' in challenge, challenge
+
+
+def test_keycloak_runs_within_its_memory_cap(stack: Stack) -> None:
+    # -Xmx512m caps the heap; metaspace, code cache and threads come on top.
+    rss = stack.keycloak.rss_bytes()
+    record_timing(f"keycloak {KEYCLOAK_VERSION}: RSS after the flows {rss / 2**20:.0f} MB (heap capped at 512 MB)")
+    assert rss < 1200 * 2**20
+    assert os.path.realpath(stack.keycloak.home / "lib") == str(distribution() / "lib")
