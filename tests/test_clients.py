@@ -117,7 +117,7 @@ def test_readme_inspector_commands_list_the_tools(project: tuple[Path, dict[str,
         script = "set -euo pipefail\n" + "\n".join(
             # Each Inspector call's JSON on one line of its own, whatever else the commands print.
             f"{command.replace(':' + DEFAULT_PORT + '/', ':' + port + '/')} | tr -d '\\n'; echo"
-            if "inspector --cli" in command
+            if "--cli" in command
             else command
             for command in commands
         )

@@ -19,10 +19,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import copier._main
+import copier._template
+import copier._vcs
 import pytest
 import yaml
 from copier import run_copy, run_update
@@ -72,6 +75,16 @@ def init_repo(cwd: Path) -> None:
     git(cwd, "init", "-q")
     git(cwd, "config", "user.name", GIT_IDENTITY["GIT_AUTHOR_NAME"])
     git(cwd, "config", "user.email", GIT_IDENTITY["GIT_AUTHOR_EMAIL"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def copier_with_git() -> Iterator[None]:
+    """Updates need copier's git support, which tests/rendering.py turns off for plain renders
+    in this process (another module may have rendered first)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (copier._main, copier._template):
+            patch.setattr(module, "is_git_available", copier._vcs.is_git_available)
+        yield
 
 
 @pytest.fixture(scope="module")
