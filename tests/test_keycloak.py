@@ -24,7 +24,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import pytest
 
 from conftest import python_for, record_timing, uv_environment
+from peers.forms import form_with
 from peers.keycloak import (
     KEYCLOAK_VERSION,
     Keycloak,
@@ -318,38 +318,6 @@ def get_json(url: str) -> dict[str, Any]:
 # --- a headless browser for Keycloak's login pages -------------------------------------------
 
 
-@dataclass
-class Form:
-    action: str
-    fields: dict[str, str] = field(default_factory=dict)
-    buttons: dict[str, str] = field(default_factory=dict)
-
-
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append(Form(attributes.get("action", "")))
-        elif tag in ("input", "button") and self.forms and attributes.get("name"):
-            kind = attributes.get("type", "submit" if tag == "button" else "text").lower()
-            target = self.forms[-1].buttons if kind == "submit" else self.forms[-1].fields
-            target[attributes["name"]] = attributes.get("value", "")
-
-
-def form_with(page: str, name: str) -> Form:
-    """The page's form that has a field or button called `name`."""
-    parser = _Forms()
-    parser.feed(page)
-    for form in parser.forms:
-        if name in form.fields or name in form.buttons:
-            return form
-    raise AssertionError(f"no form with {name!r} on the page:\n{page[:3000]}")
-
-
 class _LoopbackIsSecure(DefaultCookiePolicy):
     """Keycloak marks its login-session cookies Secure; browsers send those to http://127.0.0.1 too."""
 
@@ -468,7 +436,7 @@ def alice(stack: Stack) -> UserLogin:
     consented = not reached.startswith(redirect_uri)
     if consented:  # the realm's Consent Required policy for anonymous registrations
         consent = form_with(page, "accept")
-        reached, page = browser.open(consent.action, {**consent.fields, "accept": consent.buttons["accept"]})
+        reached, page = browser.open(consent.action, {**consent.fields, "accept": consent.button("accept")})
     assert reached.startswith(redirect_uri), page[:3000]
     callback = urllib.parse.parse_qs(urllib.parse.urlsplit(reached).query)
     assert callback["state"] == [state]

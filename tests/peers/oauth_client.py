@@ -18,8 +18,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
+
+from peers.forms import forms_in
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the flow stops at this redirect
 
@@ -74,32 +75,6 @@ class Browser:
                 return Response(reply.status, {k.lower(): v for k, v in reply.headers.items()}, reply.read(), url)
         except urllib.error.HTTPError as error:
             return Response(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read(), url)
-
-
-@dataclass
-class _Form:
-    action: str = ""
-    method: str = "get"
-    fields: dict[str, str] = field(default_factory=dict)
-    buttons: list[tuple[str, str]] = field(default_factory=list)
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[_Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {key: value or "" for key, value in attrs}
-        if tag == "form":
-            self.forms.append(_Form(attributes.get("action", ""), attributes.get("method", "get").lower()))
-        elif self.forms and tag == "input" and attributes.get("name"):
-            if attributes.get("type") == "submit":
-                self.forms[-1].buttons.append((attributes["name"], attributes.get("value", "")))
-            else:
-                self.forms[-1].fields[attributes["name"]] = attributes.get("value", "")
-        elif self.forms and tag == "button" and attributes.get("name"):
-            self.forms[-1].buttons.append((attributes["name"], attributes.get("value", "")))
 
 
 @dataclass
@@ -203,9 +178,7 @@ class McpAuthorization:
         raise FlowError(f"too many steps: {self.trail}")
 
     def _submit(self, page: Response) -> Response:
-        parser = _FormParser()
-        parser.feed(page.body.decode("utf-8", "replace"))
-        form = parser.forms[0]
+        form = forms_in(page.body.decode("utf-8", "replace"))[0]
         values = dict(form.fields)
         if "login" in values or "password" in values:
             values.update(login=self.user, password="any")  # the provider's dev login takes any password
