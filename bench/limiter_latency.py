@@ -87,6 +87,7 @@ def main() -> None:
                 "copy",
                 "--defaults",
                 "-q",
+                "--vcs-ref=HEAD",
                 "-d",
                 "rate_limit_storage=redis",
                 str(REPO),

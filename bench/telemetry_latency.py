@@ -97,7 +97,7 @@ def main() -> None:
         project = Path(tmp) / "my-server"
         subprocess.run(
             [
-                *("uvx", "--from", "copier>=9.4,<10", "copier", "copy", "--defaults", "-q"),
+                *("uvx", "--from", "copier>=9.4,<10", "copier", "copy", "--defaults", "-q", "--vcs-ref=HEAD"),
                 *("-d", "transport=http", "-d", "trace_backend=otlp", str(REPO), str(project)),
             ],
             check=True,

@@ -29,7 +29,8 @@ def _run(argv: list[str], what: str, cwd: Path | None = None, env: dict[str, str
 
 def render(template: Path, dest: Path) -> float:
     """Render the template with copier into `dest`; seconds of wall time."""
-    argv = ["uvx", "--from", COPIER, "copier", "copy", "--defaults", "--quiet"]
+    # HEAD and uncommitted changes, not the newest release tag copier would pick by default.
+    argv = ["uvx", "--from", COPIER, "copier", "copy", "--defaults", "--quiet", "--vcs-ref=HEAD"]
     for question, answer in ANSWERS.items():
         argv += ["-d", f"{question}={answer}"]
     started = time.perf_counter()
