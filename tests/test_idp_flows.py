@@ -36,6 +36,7 @@ import pytest
 from conftest import python_for, record_timing, uv_environment
 from peers.oauth_client import Browser, McpAuthorization, jwt_claims
 from peers.oidc import OpenIdProvider, PeerError, ensure_installed, free_port
+from peers.processes import stop
 from rendering import render
 
 PREFIX = "MY_SERVER_"
@@ -109,13 +110,8 @@ class Server:
         raise PeerError(f"server on {self.port} did not answer in time:\n{self.log.read_text()[-4000:]}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process)
 
 
 @dataclass
@@ -321,8 +317,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             server.stop()
         for provider in providers.values():
             provider.stop()
-        redis.terminate()
-        redis.wait(timeout=10)
+        stop(redis)
 
 
 def _post_mcp(url: str, token: str) -> int:

