@@ -37,7 +37,11 @@ BUSY_WARNING_CORES = 0.3
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--with-matrix", action="store_true", help="also time ./scripts/test (takes minutes)")
+    parser.add_argument(
+        "--with-matrix",
+        action="store_true",
+        help="also time the render-and-test matrix (renders and generated projects; about 9 minutes)",
+    )
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per concurrency level (2000)")
     parser.add_argument(
         "--total-calls", type=int, default=10_000, help="calls per server before the last RSS reading (10000)"

@@ -7,6 +7,7 @@ Redis variants also run their real-Redis tests (`pytest -m "redis or not redis"`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import threading
@@ -52,14 +53,18 @@ def _commands(answers: dict[str, str], mypy_cache: Path) -> list[list[str]]:
     ]
 
 
-def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: Path) -> Outcome:
+def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: tuple[Path, threading.Lock]) -> Outcome:
     env = uv_environment(python)
     steps: list[tuple[str, int, float, str]] = []
     started = time.perf_counter()
-    for command in _commands(answers, mypy_cache):
+    cache, cache_lock = mypy_cache
+    for command in _commands(answers, cache):
         begun = time.perf_counter()
         try:
-            run = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
+            with cache_lock if "mypy" in command else contextlib.nullcontext():
+                run = subprocess.run(
+                    command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT
+                )
             code, output = run.returncode, f"--- stdout\n{run.stdout[-6000:]}\n--- stderr\n{run.stderr[-6000:]}"
         except subprocess.TimeoutExpired as timeout:
             code, output = (
@@ -85,17 +90,18 @@ def _text(data: str | bytes | None) -> str:
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str]
 ) -> dict[str, Outcome]:
-    caches: dict[int, Path] = {}  # one mypy cache per worker thread: shared caches would race
-    lock = threading.Lock()
+    # One mypy cache per Python version, used by one mypy at a time (concurrent writers would race):
+    # only the first project of each version checks the libraries cold.
+    caches = {version: (root / f"mypy-cache-{version}", threading.Lock()) for version in CHOICES["python_version"]}
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
-        with lock:
-            cache = caches.setdefault(threading.get_ident(), root / f"mypy-cache-{len(caches)}")
         name = name_of(answers)
         started = time.perf_counter()
         try:
             project = render(template, root / name / "my-server", answers)
-            outcome = _check(project, answers, interpreters[answers["python_version"]], cache)
+            outcome = _check(
+                project, answers, interpreters[answers["python_version"]], caches[answers["python_version"]]
+            )
         except Exception:  # a render error fails this combination only
             outcome = Outcome([("render", -1, 0.0, traceback.format_exc()[-6000:])], time.perf_counter() - started)
         summary = ", ".join(f"{_label(cmd)} {seconds:.0f} s" for cmd, _, seconds, _ in outcome.steps)

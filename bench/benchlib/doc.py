@@ -80,15 +80,19 @@ serving the same tool, side by side in one run on one machine, and checks the ta
   calls at concurrency 8 each. Samples are grouped by the library of the innermost frame (where the
   CPU goes) and by the innermost frame of ours, FastMCP or the MCP SDK (who asked for the work).
 - **Render time**: `copier copy` of one project, median of 3 after an untimed one that installs
-  copier into uv's cache. **Matrix**: `./scripts/test` wall time with `--with-matrix`, recorded in
-  `bench/matrix-time.json`; without the flag the last recorded figure is shown and labelled so.
+  copier into uv's cache. **Matrix**: with `--with-matrix`, the wall time of
+  `./scripts/test tests/test_generated.py tests/test_render_matrix.py`: all 972 combinations
+  rendered twice and checked (bytes, Jinja, answers, ruff, pre-commit) and the 31 all-pairs
+  projects through `uv sync`, mypy and their own suites, recorded in `bench/matrix-time.json`;
+  without the flag the last recorded figure is shown and labelled so. The rest of `./scripts/test`
+  (Keycloak, the IdP flows, the MCP Inspector, shipping files, `copier update`) is not the matrix.
 
 ## How to reproduce
 
 ```bash
 ./bench/run                      # about 8 minutes on 2 cores; prints the tables, rewrites the block above
 ./bench/run --wait-idle 20       # on a shared machine: first wait up to 20 min for other work to finish
-./bench/run --with-matrix        # also time ./scripts/test (the template's render-and-test matrix, minutes)
+./bench/run --with-matrix        # also time the render-and-test matrix (renders + generated projects, minutes)
 ./bench/run --help               # calls per level, rounds, cold starts, profiling, template, output
 ```
 

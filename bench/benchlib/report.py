@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .measure import Plan, VariantResult
 from .profiling import Profile
-from .project import Machine, MatrixTime
+from .project import MATRIX_COMMAND, MATRIX_TARGET_SECONDS, Machine, MatrixTime
 from .variants import BARE, FULL, NEVER_REACHED_LIMIT, TENANT
 
 MIB = 1024
@@ -215,9 +215,16 @@ class Report:
             f"Render time of one project (copier, median of {len(self.render_seconds)}): "
             f"{statistics.median(self.render_seconds):.1f} s "
             f"({', '.join(f'{s:.1f}' for s in self.render_seconds)}).",
-            "Template render-and-test matrix (`./scripts/test`): "
+            f"Template render-and-test matrix (`{' '.join(MATRIX_COMMAND)}`): "
             + (f"{self.matrix.seconds / 60:.1f} min, " if self.matrix.seconds is not None else "")
-            + f"{self.matrix.source}.",
+            + f"{self.matrix.source}"
+            + (
+                f"; target ≤ {MATRIX_TARGET_SECONDS / 60:.0f} min: "
+                + ("pass" if self.matrix.seconds <= MATRIX_TARGET_SECONDS else "**miss**")
+                if self.matrix.seconds is not None
+                else ""
+            )
+            + ".",
             "",
             "Checks: "
             + "; ".join(f"{r.variant.label}: {', '.join(r.checks)}" for r in self.results.values() if r.checks)
