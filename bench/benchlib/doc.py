@@ -90,7 +90,7 @@ serving the same tool, side by side in one run on one machine, and checks the ta
 ## How to reproduce
 
 ```bash
-./bench/run                      # about 8 minutes on 2 cores; prints the tables, rewrites the block above
+./bench/run                      # about 14 minutes on 2 cores; prints the tables, rewrites the block above
 ./bench/run --wait-idle 20       # on a shared machine: first wait up to 20 min for other work to finish
 ./bench/run --with-matrix        # also time the render-and-test matrix (renders + generated projects, minutes)
 ./bench/run --help               # calls per level, rounds, cold starts, profiling, template, output
