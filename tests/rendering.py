@@ -92,7 +92,7 @@ _CODEGEN_SETTINGS = (
 )
 
 _COMPILED: dict[tuple[Any, ...], Any] = {}
-_COMPILED_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()
 
 
 def _codegen_key(env: jinja2.Environment) -> tuple[Any, ...]:
@@ -130,11 +130,11 @@ def _install_compile_cache() -> None:
             hash(key)
         except TypeError:  # an unhashable setting: compile as usual
             return compile_source(self, source, name, filename, raw, defer_init)
-        with _COMPILED_LOCK:
+        with _CACHE_LOCK:
             if key in _COMPILED:
                 return _COMPILED[key]
         compiled = compile_source(self, source, name, filename, raw, defer_init)
-        with _COMPILED_LOCK:
+        with _CACHE_LOCK:
             _COMPILED.setdefault(key, compiled)
         return compiled
 
@@ -162,7 +162,7 @@ def _memoize_copier_config_and_answers_path() -> None:
     def load_config_once(conf_path: Path, quiet: bool = False) -> Any:
         stat = conf_path.stat()
         key = (str(conf_path.resolve()), stat.st_mtime_ns, stat.st_size, quiet)
-        with _COMPILED_LOCK:
+        with _CACHE_LOCK:
             if key not in configs:
                 configs[key] = load_config(conf_path, quiet)
             return copy.deepcopy(configs[key])

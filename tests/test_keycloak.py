@@ -38,11 +38,11 @@ from peers.keycloak import (
     KeycloakError,
     cache_dir,
     distribution,
-    free_port,
     initial_state,
     post_form,
     start,
 )
+from peers.machine import free_port
 from peers.processes import stop
 from rendering import render
 

@@ -37,6 +37,7 @@ import pytest
 import yaml
 
 from conftest import python_for, record_timing, uv_environment
+from peers.machine import CACHE_ROOT
 from rendering import FUNCTIONAL, name_of, product, render, template_copy
 
 # The oldest and the newest Kubernetes the manifests are checked against.
@@ -888,13 +889,12 @@ def test_zizmor_finds_nothing_in_the_workflows(renders: list[Render], tmp_path: 
 
 
 ACTIONLINT = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
-TOOLS_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-template-peers"
 
 
 def _actionlint() -> str:
     """actionlint, built once with `go install` from the Go module proxy into the shared cache
     (its PyPI wrapper downloads from GitHub at install time, which is out of reach here)."""
-    binary = TOOLS_CACHE / "actionlint" / ACTIONLINT.rsplit("@", 1)[1] / "actionlint"
+    binary = CACHE_ROOT / "actionlint" / ACTIONLINT.rsplit("@", 1)[1] / "actionlint"
     if not binary.is_file():
         go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
         if go is None:

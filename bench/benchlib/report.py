@@ -140,6 +140,18 @@ def target_table(rows: list[Target], growth: Growth, plan: Plan) -> list[str]:
     return lines
 
 
+def matrix_line(matrix: MatrixTime) -> str:
+    """The render-and-test matrix's wall time, where it comes from, and the target when there is a figure."""
+    line = f"Template render-and-test matrix (`{' '.join(MATRIX_COMMAND)}`): "
+    if matrix.seconds is None:
+        return f"{line}{matrix.source}."
+    result = "pass" if matrix.seconds <= MATRIX_TARGET_SECONDS else "**miss**"
+    return (
+        f"{line}{matrix.seconds / 60:.1f} min, {matrix.source}; "
+        f"target ≤ {MATRIX_TARGET_SECONDS / 60:.0f} min: {result}."
+    )
+
+
 def profile_section(full: Profile, bare: Profile, top: int = 12) -> list[str]:
     """CPU per call by where it is spent and who asked for it, full stack against bare."""
     lines = [
@@ -215,16 +227,7 @@ class Report:
             f"Render time of one project (copier, median of {len(self.render_seconds)}): "
             f"{statistics.median(self.render_seconds):.1f} s "
             f"({', '.join(f'{s:.1f}' for s in self.render_seconds)}).",
-            f"Template render-and-test matrix (`{' '.join(MATRIX_COMMAND)}`): "
-            + (f"{self.matrix.seconds / 60:.1f} min, " if self.matrix.seconds is not None else "")
-            + f"{self.matrix.source}"
-            + (
-                f"; target ≤ {MATRIX_TARGET_SECONDS / 60:.0f} min: "
-                + ("pass" if self.matrix.seconds <= MATRIX_TARGET_SECONDS else "**miss**")
-                if self.matrix.seconds is not None
-                else ""
-            )
-            + ".",
+            matrix_line(self.matrix),
             "",
             "Checks: "
             + "; ".join(f"{r.variant.label}: {', '.join(r.checks)}" for r in self.results.values() if r.checks)

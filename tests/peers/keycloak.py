@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -31,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peers.machine import CACHE_ROOT, free_port
+
 # The newest 26.x on Maven Central; FastMCP's Keycloak support needs 26.6 or later (MCP-compatible DCR).
 KEYCLOAK_VERSION = "26.7.3"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
@@ -42,15 +43,7 @@ LINKED = ("lib", "themes", "providers", "conf")
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "mcp-template-peers" / "keycloak"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return CACHE_ROOT / "keycloak"
 
 
 @contextmanager

