@@ -21,6 +21,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="also run mypy and the generated tests on every functional combination (slow)",
     )
+    parser.addoption(
+        "--canary",
+        action="store_true",
+        help="generated projects resolve the newest releases (the tested set lifted) and report what differs",
+    )
 
 
 TIMINGS: list[str] = []

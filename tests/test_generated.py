@@ -3,6 +3,11 @@
 Default: an all-pairs covering set of every answer that changes output. With --full-matrix:
 also every functional combination (idp x transport x trace_backend x rate_limit_storage).
 Redis variants also run their real-Redis tests (`pytest -m "redis or not redis"`).
+
+Every project must lock to the tested set (`template/pyproject.toml.jinja`, see
+scripts/tested_set.py): a package version outside it fails the project. With --canary the pins
+are lifted, so projects resolve the newest releases in range, and the report lists every version
+that differs from the tested set: what the next bump brings, and what it breaks.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pytest
 from allpairs import all_pairs
 from conftest import record_timing, uv_environment
 from rendering import CHOICES, FUNCTIONAL, asked, is_possible, name_of, product, render
+from tested_set import differences, lifted, locked_versions, pins
 
 COVERING = all_pairs(CHOICES, is_possible, asked)
 WORKERS = 2
@@ -31,6 +37,7 @@ WORKERS = 2
 class Outcome:
     steps: list[tuple[str, int, float, str]]  # (command, exit code, seconds, output tail)
     seconds: float
+    drift: list[str] = field(default_factory=list)  # resolved versions that are not the tested ones
 
     @property
     def failures(self) -> list[str]:
@@ -61,10 +68,14 @@ class MypyCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: MypyCache) -> Outcome:
+def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: MypyCache, canary: bool) -> Outcome:
     env = uv_environment(python)
     steps: list[tuple[str, int, float, str]] = []
+    drift: list[str] = []
     started = time.perf_counter()
+    if canary:
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(lifted(pyproject.read_text()))
     for command in _commands(answers, mypy_cache.path):
         begun = time.perf_counter()
         try:
@@ -79,15 +90,22 @@ def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: Mypy
                 f"timed out after {STEP_TIMEOUT} s\n{_text(timeout.stdout)[-3000:]}{_text(timeout.stderr)[-3000:]}",
             )
         steps.append((" ".join(command), code, time.perf_counter() - begun, output))
+        if code == 0 and "sync" in command:
+            drift = differences(locked_versions(project / "uv.lock", "my-server"), pins())
+            if drift and not canary:
+                code = 1
+                steps.append(
+                    ("tested set", 1, 0.0, "uv.lock resolved versions outside the tested set:\n" + "\n".join(drift))
+                )
         if code != 0:
             break
-    return Outcome(steps, time.perf_counter() - started)
+    return Outcome(steps, time.perf_counter() - started, drift)
 
 
 def _label(command: str) -> str:
     """ "uv run --no-sync pytest -q ..." -> "pytest"."""
     words = command.split()
-    return next((word for word in ("sync", "mypy", "pytest", "render") if word in words), command)
+    return next((word for word in ("sync", "mypy", "pytest", "render", "set") if word in words), command)
 
 
 def _text(data: str | bytes | None) -> str:
@@ -95,7 +113,7 @@ def _text(data: str | bytes | None) -> str:
 
 
 def _run_all(
-    combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str]
+    combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
     # One mypy cache per Python version: only the first project of each version checks the libraries cold.
     caches = {version: MypyCache(root / f"mypy-cache-{version}") for version in CHOICES["python_version"]}
@@ -106,7 +124,7 @@ def _run_all(
         try:
             project = render(template, root / name / "my-server", answers)
             outcome = _check(
-                project, answers, interpreters[answers["python_version"]], caches[answers["python_version"]]
+                project, answers, interpreters[answers["python_version"]], caches[answers["python_version"]], canary
             )
         except Exception:  # a render error fails this combination only
             outcome = Outcome([("render", -1, 0.0, traceback.format_exc()[-6000:])], time.perf_counter() - started)
@@ -122,6 +140,18 @@ def _run_all(
         f"generated projects: {len(combos)} combinations, {WORKERS} at a time, "
         f"{failed} failed, in {time.perf_counter() - started:.1f} s"
     )
+    if canary:
+        drift = sorted({line for outcome in results.values() for line in outcome.drift})
+        record_timing(
+            f"canary (newest releases, pins lifted): {len(combos) - failed} of {len(combos)} projects pass; "
+            + (
+                f"{len(drift)} versions differ from the tested set:"
+                if drift
+                else "no version differs from the tested set"
+            )
+        )
+        for line in drift:
+            record_timing(f"  {line}")
     return results
 
 
@@ -146,18 +176,21 @@ def test_covering_set_has_every_pair() -> None:
 
 @pytest.fixture(scope="session")
 def covering_results(
+    request: pytest.FixtureRequest,
     template: Path,
     tmp_path_factory: pytest.TempPathFactory,
     interpreters: dict[str, str],
     redis_server_available: None,
 ) -> dict[str, Outcome]:
-    return _run_all(COVERING, template, tmp_path_factory.mktemp("generated"), interpreters)
+    canary = bool(request.config.getoption("--canary"))
+    return _run_all(COVERING, template, tmp_path_factory.mktemp("generated"), interpreters, canary)
 
 
 @pytest.mark.parametrize("answers", COVERING, ids=name_of)
 def test_generated_project_passes_its_checks(answers: dict[str, str], covering_results: dict[str, Outcome]) -> None:
     outcome = covering_results[name_of(answers)]
-    assert not outcome.failures, "\n\n".join(outcome.failures)
+    drift = "\n".join(["", "versions that differ from the tested set:", *outcome.drift] if outcome.drift else [])
+    assert not outcome.failures, "\n\n".join(outcome.failures) + drift
 
 
 FULL = [{"license": "MIT", "python_version": "3.11", **combo} for combo in product(FUNCTIONAL)]

@@ -11,7 +11,9 @@ one rendered project per answer, run as real `serve` subprocesses on 127.0.0.1:
   exchanged and tools called on replica 2.
 
 Every shape also takes a client-credentials token straight from the provider and refuses a token
-minted for another resource.
+minted for another resource. A missing scope is a 403 step-up challenge; the OAuth proxy takes
+loopback redirect URIs only, keeps registrations in Redis with a TTL and serves its consent page
+with CSP, nosniff and no-store.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import pytest
 
 from conftest import python_for, record_timing, uv_environment
 from peers.machine import free_port
-from peers.oauth_client import Browser, McpAuthorization, jwt_claims
+from peers.oauth_client import Browser, McpAuthorization, Response, challenge_parameters, jwt_claims
 from peers.oidc import OpenIdProvider, PeerError, ensure_installed
 from peers.processes import stop
 from rendering import render
@@ -47,6 +49,7 @@ OTHER_RESOURCE = "http://127.0.0.1:9/other/mcp"
 PROXY_CLIENT, PROXY_SECRET = "mcp-proxy", "proxy-secret-" + secrets.token_hex(8)
 MACHINE, MACHINE_SECRET = "m2m", "m2m-secret-" + secrets.token_hex(8)
 SIGNING_KEY = secrets.token_urlsafe(48)
+HASH_KEY = secrets.token_urlsafe(32)  # idp mode hashes user ids with a key or does not start
 STORAGE_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # a Fernet key
 READY_SECONDS = 120  # servers and providers start together on a loaded 2-core machine
 
@@ -66,7 +69,11 @@ async def main():
     for item in json.load(sys.stdin):
         async with Client(item["url"], auth=item["token"]) as client:
             tools = sorted(tool.name for tool in await client.list_tools())
-            result = await client.call_tool(item["tool"], item.get("arguments") or {}, raise_on_error=False)
+            try:
+                result = await client.call_tool(item["tool"], item.get("arguments") or {}, raise_on_error=False)
+            except Exception as error:  # a JSON-RPC error: over HTTP, a missing scope (403 step-up)
+                out.append({"tools": tools, "is_error": True, "text": str(error), "data": None})
+                continue
             text = " ".join(getattr(part, "text", "") for part in result.content)
             out.append({"tools": tools, "is_error": result.is_error, "text": text, "data": result.structured_content})
     print(json.dumps(out))
@@ -120,6 +127,7 @@ class Stack:
     providers: dict[str, OpenIdProvider]
     servers: dict[str, Server]
     projects: dict[str, Path]
+    redis_port: int
     logs: list[Path] = field(default_factory=list)
 
     def call(self, project: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,6 +158,7 @@ def _server_env(settings: dict[str, str], home: Path) -> dict[str, str]:
             f"{PREFIX}AUTH_MODE": "idp",
             f"{PREFIX}LOG_LEVEL": "DEBUG",
             f"{PREFIX}DEFAULT_RATE_LIMIT": "1000/minute",
+            f"{PREFIX}USER_ID_HASH_KEY": HASH_KEY,
         }
     )
     env.update({f"{PREFIX}{name}": value for name, value in settings.items()})
@@ -312,7 +321,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             server.wait_ready(deadline)
         took = time.perf_counter() - started
         record_timing(f"idp flows: 3 projects synced; 3 providers, Redis and 5 servers up: {took:.1f} s")
-        yield Stack(providers, servers, projects, [root / f"server-{name}.log" for name in servers])
+        yield Stack(providers, servers, projects, ports["redis"], [root / f"server-{name}.log" for name in servers])
     finally:
         for server in servers.values():
             server.stop()
@@ -321,14 +330,36 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         stop(redis)
 
 
-def _post_mcp(url: str, token: str) -> int:
-    reply = Browser().request(
+def _post_mcp(url: str, token: str, body: dict[str, Any] | None = None) -> Response:
+    return Browser().request(
         "POST",
         url,
-        body={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-        headers={"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"},
+        body=body or {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Authorization": f"Bearer {token}",
+            "MCP-Protocol-Version": "2025-06-18",
+        },
     )
-    return reply.status
+
+
+def _call_server_info(url: str, token: str) -> Response:
+    return _post_mcp(url, token, {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "server_info"}})
+
+
+def _registration_ttl(redis_port: int, client_id: str) -> int:
+    """Seconds until Redis forgets the OAuth proxy's registration of `client_id` (-1: never)."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.fail("redis-cli is required: apt-get install redis-tools", pytrace=False)
+
+    def redis(*arguments: str) -> str:
+        return subprocess.run(
+            [cli, "-p", str(redis_port), *arguments], capture_output=True, text=True, check=True, timeout=10
+        ).stdout
+
+    [key] = redis("--scan", "--pattern", f"*mcp-oauth-proxy-clients::{client_id}").split()
+    return int(redis("TTL", key))
 
 
 def _by_tool(results: list[dict[str, Any]], calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -358,10 +389,17 @@ def test_mcp_oauth_flow_and_machine_tokens(stack: Stack, idp: str) -> None:
         assert metadata["token_endpoint"].startswith(server.base)
     else:
         assert metadata["issuer"].rstrip("/") == provider.issuer.rstrip("/")
+    if proxied:
+        for redirect_uri in ("https://evil.example/cb", "myapp://cb"):
+            refused = flow.registration(metadata, redirect_uri)
+            assert (refused.status, refused.json()["error"]) == (400, "invalid_redirect_uri"), redirect_uri
     client_id = flow.register(metadata)
     code, verifier = flow.authorize(metadata, client_id)
     if proxied:
-        assert any("/consent" in step for step in flow.trail), flow.trail  # FastMCP's consent page was shown
+        [consent] = [page for page in flow.pages if "/consent" in page.url]  # FastMCP's consent page was shown
+        assert "frame-ancestors 'none'" in consent.headers["content-security-policy"]
+        assert consent.headers["x-content-type-options"] == "nosniff"
+        assert consent.headers["cache-control"] == "no-store"
     user_token = flow.exchange(metadata, client_id, code, verifier).access_token
     header = json.loads(base64.urlsafe_b64decode(user_token.split(".")[0] + "=="))
     assert header["alg"] == ("HS256" if proxied else "RS256"), "proxy mode hands out the server's own token"
@@ -393,8 +431,11 @@ def test_mcp_oauth_flow_and_machine_tokens(stack: Stack, idp: str) -> None:
     assert user["data"]["tenant"] == EXPECTED[idp]["user_tenant"]
     assert user["data"]["scopes"] == ["data:read"]
     assert "server_info" not in user["tools"]
-    assert not results["user:search_notes"]["is_error"], results["user:search_notes"]
+    notes = results["user:search_notes"]
+    # data:read reaches the tool; the sample data answers only tenants it holds notes for.
+    assert not notes["is_error"] or notes["text"].startswith("No notes for tenant"), notes
     assert results["user:server_info"]["is_error"], "data:read alone must not reach the admin tool"
+    assert "requires scope admin" in results["user:server_info"]["text"], results["user:server_info"]
 
     machine = results["machine:whoami"]
     assert not machine["is_error"], machine
@@ -402,7 +443,29 @@ def test_mcp_oauth_flow_and_machine_tokens(stack: Stack, idp: str) -> None:
     assert set(machine["data"]["scopes"]) == {"data:read", "admin"}
     assert not results["machine:server_info"]["is_error"], results["machine:server_info"]
 
-    assert _post_mcp(resource, foreign_token) == 401, "a token for another resource must be refused"
+    assert _post_mcp(resource, foreign_token).status == 401, "a token for another resource must be refused"
+
+    challenge = _call_server_info(resource, user_token)
+    assert challenge.status == 403, "a missing scope is a step-up challenge"
+    assert challenge_parameters(challenge) == {
+        "error": "insufficient_scope",
+        "scope": "admin",
+        "resource_metadata": f"{server.base}/.well-known/oauth-protected-resource/mcp",
+    }
+    assert "requires scope admin" in challenge.json()["error"]["message"]
+
+
+def test_a_client_steps_up_to_the_scope_a_tool_asks_for(stack: Stack) -> None:
+    """The user signed in with data:read; the 403 names admin; signing in again for both works."""
+    resource = f"{stack.servers['oidc'].base}/mcp"
+    first = McpAuthorization(resource_url=resource, user="alice", scope="data:read").sign_in()
+    challenge = challenge_parameters(_call_server_info(resource, first.access_token))
+    assert challenge["error"] == "insufficient_scope"
+    stepped_up = f"data:read {challenge['scope']}"  # what the client held, plus what it was asked for
+    second = McpAuthorization(resource_url=resource, user="alice", scope=stepped_up).sign_in()
+    answer = _call_server_info(resource, second.access_token)
+    assert answer.status == 200, answer.body[:500]
+    assert b'"isError":false' in answer.body.replace(b" ", b"")
 
 
 def test_proxy_state_is_shared_by_replicas_through_redis(stack: Stack) -> None:
@@ -411,6 +474,8 @@ def test_proxy_state_is_shared_by_replicas_through_redis(stack: Stack) -> None:
     flow = McpAuthorization(resource_url=resource, user="alice", scope="data:read admin")
     metadata = flow.discover()
     client_id = flow.register(metadata)  # stored in Redis by replica 1
+    ttl = _registration_ttl(stack.redis_port, client_id)
+    assert 29 * 86400 < ttl <= 30 * 86400, f"a registration expires after 30 days, not {ttl} s"
     code, verifier = flow.authorize(metadata, client_id)  # sign-in completes on replica 1's callback
     on_second = {**metadata, "token_endpoint": metadata["token_endpoint"].replace(first.base, second.base)}
     token = flow.exchange(on_second, client_id, code, verifier).access_token  # code redeemed on replica 2
@@ -427,7 +492,7 @@ def test_proxy_state_is_shared_by_replicas_through_redis(stack: Stack) -> None:
 def test_proxy_secrets_never_reach_the_logs(stack: Stack) -> None:
     for log in stack.logs:
         text = log.read_text(errors="replace")
-        for secret in (PROXY_SECRET, SIGNING_KEY, STORAGE_KEY, MACHINE_SECRET):
+        for secret in (PROXY_SECRET, SIGNING_KEY, STORAGE_KEY, MACHINE_SECRET, HASH_KEY):
             assert secret not in text, f"a secret is in {log.name}"
 
 

@@ -6,6 +6,10 @@ and syncs. The generated server then runs as a subprocess in idp mode against it
 clients (fastmcp's `Client`, in the project's own environment) call it with tokens Keycloak issued:
 client credentials, authorization code + PKCE through anonymous Dynamic Client Registration, and a
 token minted without the server's audience.
+
+Then the attacks on tenancy: what an anonymous registrant (through Keycloak's own endpoint or RFC
+7591) may create, protocol mappers that would set the tenant, a user editing their own tenant, and
+a token without a tenant reaching the server.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
@@ -40,6 +45,7 @@ from peers.keycloak import (
     distribution,
     initial_state,
     post_form,
+    send_json,
     start,
 )
 from peers.machine import free_port
@@ -56,16 +62,22 @@ MCP_CLIENT = """
 import asyncio, json, sys
 
 from fastmcp import Client
+from mcp.shared.exceptions import MCPError
+
+
+async def call(client, name, arguments):
+    try:
+        result = await client.call_tool(name, arguments, raise_on_error=False)
+    except MCPError as refused:  # refused over HTTP (403 insufficient_scope), not by the tool
+        return {"is_error": True, "text": str(refused), "structured": None}
+    text = "".join(getattr(part, "text", "") for part in result.content)
+    return {"is_error": result.is_error, "text": text, "structured": result.structured_content}
 
 
 async def session(request):
     async with Client(request["url"], auth=request["token"]) as client:
         tools = sorted(tool.name for tool in await client.list_tools())
-        calls = {}
-        for name, arguments in request["calls"]:
-            result = await client.call_tool(name, arguments, raise_on_error=False)
-            text = "".join(getattr(part, "text", "") for part in result.content)
-            calls[name] = {"is_error": result.is_error, "text": text, "structured": result.structured_content}
+        calls = {name: await call(client, name, arguments) for name, arguments in request["calls"]}
     return {"tools": tools, "calls": calls}
 
 
@@ -160,6 +172,7 @@ class Stack:
     project: Path
     base_url: str
     client: McpClient
+    log: Path  # the server's
     secrets: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -221,6 +234,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             f"{PREFIX}PORT": str(server_port),
             f"{PREFIX}AUTH_MODE": "idp",
             f"{PREFIX}IDP_ISSUER": issuer,
+            f"{PREFIX}USER_ID_HASH_KEY": secrets.token_urlsafe(32),
             "FASTMCP_CHECK_FOR_UPDATES": "off",
             "FASTMCP_SHOW_SERVER_BANNER": "false",
         }
@@ -253,7 +267,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         }
         keycloak.set_password("mcp", USER, found["password"])
         _wait_healthy(server, f"{base_url}/healthz", log)
-        yield Stack(keycloak, project, base_url, client, found)
+        yield Stack(keycloak, project, base_url, client, log, found)
     finally:
         if client is not None:
             client.close()
@@ -359,46 +373,11 @@ class UserLogin:
     consented: bool
 
 
-@pytest.fixture(scope="module")
-def alice(stack: Stack) -> UserLogin:
-    """The MCP authorization flow as a client on this machine runs it, with Keycloak's own pages."""
-    # 1. The server's 401 names its RFC 9728 metadata, which names the authorization server.
-    status, challenge = unauthorized_challenge(stack, None)
-    assert status == 401
-    metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
-    assert metadata_url, challenge
-    metadata = get_json(metadata_url.group(1))
-    assert metadata["resource"] == stack.resource
-    assert metadata["authorization_servers"] == [stack.issuer]
-    openid = get_json(f"{metadata['authorization_servers'][0]}/.well-known/openid-configuration")
-    assert "S256" in openid["code_challenge_methods_supported"]
-
-    # 2. Anonymous Dynamic Client Registration, asking for the scopes the server advertises.
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    scopes = list(metadata["scopes_supported"])
-    request = urllib.request.Request(
-        openid["registration_endpoint"],
-        data=json.dumps(
-            {
-                "client_name": "keycloak end-to-end test",
-                "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-                "scope": " ".join(scopes),
-            }
-        ).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            registration: dict[str, Any] = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise AssertionError(f"registration refused: {error.code} {error.read().decode()}") from error
-    client_id = str(registration["client_id"])
-
-    # 3. Authorization code + PKCE (S256) with the resource indicator, through the login and consent pages.
+def sign_in(
+    stack: Stack, openid: dict[str, Any], client_id: str, redirect_uri: str, scopes: list[str]
+) -> tuple[str, bool]:
+    """The test user's access token through authorization code + PKCE (S256) with the resource
+    indicator, on Keycloak's own login and consent pages; and whether consent was asked."""
     verifier = secrets.token_urlsafe(48)
     challenge_s256 = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(16)
@@ -444,7 +423,51 @@ def alice(stack: Stack) -> UserLogin:
             "resource": stack.resource,
         },
     )
-    return UserLogin(client_id, registration, scopes, str(tokens["access_token"]), consented)
+    return str(tokens["access_token"]), consented
+
+
+@pytest.fixture(scope="module")
+def alice(stack: Stack) -> UserLogin:
+    """The MCP authorization flow as a client on this machine runs it, with Keycloak's own pages."""
+    # 1. The server's 401 names its RFC 9728 metadata, which names the authorization server.
+    status, challenge = unauthorized_challenge(stack, None)
+    assert status == 401
+    metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert metadata_url, challenge
+    metadata = get_json(metadata_url.group(1))
+    assert metadata["resource"] == stack.resource
+    assert metadata["authorization_servers"] == [stack.issuer]
+    openid = get_json(f"{metadata['authorization_servers'][0]}/.well-known/openid-configuration")
+    assert "S256" in openid["code_challenge_methods_supported"]
+
+    # 2. Anonymous Dynamic Client Registration, asking for the scopes the server advertises.
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    scopes = list(metadata["scopes_supported"])
+    request = urllib.request.Request(
+        openid["registration_endpoint"],
+        data=json.dumps(
+            {
+                "client_name": "keycloak end-to-end test",
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "scope": " ".join(scopes),
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            registration: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"registration refused: {error.code} {error.read().decode()}") from error
+    client_id = str(registration["client_id"])
+
+    # 3. Authorization code + PKCE (S256) with the resource indicator, through the login and consent pages.
+    token, consented = sign_in(stack, openid, client_id, redirect_uri, scopes)
+    return UserLogin(client_id, registration, scopes, token, consented)
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -477,6 +500,10 @@ def test_authorization_code_with_pkce_through_anonymous_dcr(stack: Stack, alice:
     assert {"data:read", "admin"} <= set(alice.scopes_supported)
     assert alice.registration["token_endpoint_auth_method"] == "none"
     assert alice.consented, "anonymously registered clients must ask the user's consent"
+    registered = stack.keycloak.admin("GET", f"/mcp/clients/{stack.keycloak.client_uuid('mcp', alice.client_id)}")
+    assert registered["publicClient"] and not registered["serviceAccountsEnabled"]
+    assert not (registered["implicitFlowEnabled"] or registered["directAccessGrantsEnabled"])
+    assert registered["attributes"]["pkce.code.challenge.method"] == "S256"
     token = alice.token
     assert stack.resource in audiences(token), "the realm's audience mapper reaches DCR clients"
     assert {"data:read", "admin"} <= set(claims(token)["scope"].split())
@@ -500,17 +527,11 @@ def test_realm_roles_and_tenant_reach_whoami(stack: Stack, alice: UserLogin) -> 
     assert identity["subject"] == claims(alice.token)["sub"]
 
 
-def test_dcr_refuses_redirects_off_this_machine(stack: Stack) -> None:
-    openid = get_json(f"{stack.issuer}/.well-known/openid-configuration")
-    request = urllib.request.Request(
-        openid["registration_endpoint"],
-        data=json.dumps({"redirect_uris": ["https://attacker.example/callback"], "scope": "data:read"}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=30)
-    assert refused.value.code in (400, 403)
+@pytest.mark.parametrize("redirect_uri", ["https://attacker.example/callback", "myapp://callback"])
+def test_dcr_refuses_redirects_off_this_machine(stack: Stack, redirect_uri: str) -> None:
+    status, answer = register(stack, RFC7591, {"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"})
+    # Keycloak's error code for any refused registration.
+    assert (status, answer["error"]) == (403, "insufficient_scope"), answer
 
 
 def test_token_without_the_servers_audience_is_rejected_with_a_challenge(stack: Stack) -> None:
@@ -541,6 +562,167 @@ def test_token_without_the_servers_audience_is_rejected_with_a_challenge(stack: 
     assert status == 401
     assert challenge.startswith("Bearer ")
     assert f'resource_metadata="{stack.base_url}/.well-known/oauth-protected-resource/mcp"' in challenge, challenge
+
+
+# --- tenancy: what a caller cannot choose ----------------------------------------------------
+
+KEYCLOAK_OWN = "default"  # Keycloak's own client representation: it names the client id, secret, mappers
+RFC7591 = "openid-connect"
+LOOPBACK_REDIRECT = "http://127.0.0.1:8976/callback"
+# Puts the user's first name, which users edit themselves, in the tenant claim.
+TENANT_MAPPER = {
+    "name": "tenant from the first name",
+    "protocol": "openid-connect",
+    "protocolMapper": "oidc-usermodel-property-mapper",
+    "config": {"user.attribute": "firstName", "claim.name": "tenant", "access.token.claim": "true"},
+}
+
+
+def register(stack: Stack, provider: str, metadata: dict[str, Any]) -> tuple[int, Any]:
+    """Anonymous client registration through `provider` (no token at all)."""
+    return send_json("POST", f"{stack.issuer}/clients-registrations/{provider}", metadata)
+
+
+def public_client(client_id: str, **representation: Any) -> dict[str, Any]:
+    """Keycloak's own representation of a public client redirecting to this machine."""
+    return {"clientId": client_id, "publicClient": True, "redirectUris": [LOOPBACK_REDIRECT], **representation}
+
+
+def client_exists(stack: Stack, client_id: str) -> bool:
+    return bool(stack.keycloak.admin("GET", f"/mcp/clients?clientId={urllib.parse.quote(client_id)}"))
+
+
+def test_keycloaks_own_registration_endpoint_gives_no_service_account_nor_chosen_secret(stack: Stack) -> None:
+    # The attack: client id `acme`, a secret of the caller's choosing and a service account, then a
+    # client-credentials token for data:read that names no tenant.
+    chosen = {"publicClient": False, "secret": "chosen-by-the-caller", "serviceAccountsEnabled": True}
+    status, answer = register(stack, KEYCLOAK_OWN, public_client("acme", standardFlowEnabled=False, **chosen))
+    assert (status, answer.get("error_description")) == (403, "invalid_client_metadata"), answer
+    assert not client_exists(stack, "acme")
+    with pytest.raises(KeycloakError, match=r"HTTP 401 .*invalid_client"):
+        client_credentials(stack, "acme", "chosen-by-the-caller", scope="data:read")
+
+    # What it does register anonymously is public: no secret, so no token without a user signing in.
+    status, created = register(stack, KEYCLOAK_OWN, public_client("acme", serviceAccountsEnabled=True))
+    assert status == 201, created
+    shape = (created["publicClient"], created["consentRequired"], created["attributes"]["pkce.code.challenge.method"])
+    assert shape == (True, True, "S256")
+    with pytest.raises(KeycloakError, match=r"HTTP 401 .*Public client not allowed to retrieve service account"):
+        post_form(stack.token_endpoint, {"grant_type": "client_credentials", "client_id": "acme", "scope": "data:read"})
+    # Nor can it turn confidential later with its registration access token.
+    update = {key: value for key, value in created.items() if key != "registrationAccessToken"} | chosen
+    status, answer = send_json(
+        "PUT",
+        f"{stack.issuer}/clients-registrations/{KEYCLOAK_OWN}/acme",
+        update,
+        token=created["registrationAccessToken"],
+    )
+    assert (status, answer.get("error_description")) == (403, "invalid_client_metadata"), answer
+    assert stack.keycloak.admin("GET", f"/mcp/clients/{created['id']}")["publicClient"] is True
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+def test_rfc7591_registration_gives_no_confidential_client(stack: Stack, auth_method: str) -> None:
+    metadata = {
+        "redirect_uris": [LOOPBACK_REDIRECT],
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": auth_method,
+        "scope": "data:read",
+    }
+    status, answer = register(stack, RFC7591, metadata)
+    assert (status, answer.get("error_description")) == (403, "invalid_client_metadata"), answer
+
+
+def test_rfc7591_registration_gives_no_client_credentials_grant(stack: Stack) -> None:
+    metadata = {"redirect_uris": [LOOPBACK_REDIRECT], "grant_types": ["client_credentials"], "scope": "data:read"}
+    status, created = register(stack, RFC7591, {**metadata, "token_endpoint_auth_method": "none"})
+    assert status == 201, created
+    assert "client_secret" not in created
+    form = {"grant_type": "client_credentials", "client_id": created["client_id"], "scope": "data:read"}
+    with pytest.raises(KeycloakError, match=r"HTTP 401 .*Public client not allowed to retrieve service account"):
+        post_form(stack.token_endpoint, form)
+
+
+def test_rfc7591_registration_gives_authorization_code_clients_only(stack: Stack) -> None:
+    metadata = {"redirect_uris": [LOOPBACK_REDIRECT], "token_endpoint_auth_method": "none"}
+    asked = ["authorization_code", "password", "implicit"]
+    status, created = register(stack, RFC7591, {**metadata, "grant_types": asked})
+    assert status == 201, created
+    assert created["grant_types"] == ["authorization_code"]
+    device = {**metadata, "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]}
+    status, answer = register(stack, RFC7591, device)
+    assert (status, answer) == (400, {"error": "invalid_request", "error_description": "Request not allowed"})
+
+
+def test_a_registrant_cannot_attach_a_protocol_mapper(stack: Stack) -> None:
+    refusal = "Policy 'Allowed Protocol Mapper Types' rejected request to client-registration service"
+    status, answer = register(stack, KEYCLOAK_OWN, public_client("tenant-mapper", protocolMappers=[TENANT_MAPPER]))
+    assert status == 403, answer
+    assert answer["error_description"].startswith(refusal), answer
+    assert not client_exists(stack, "tenant-mapper")
+
+    # Nor afterwards, with the registration access token.
+    status, created = register(stack, KEYCLOAK_OWN, public_client("mapper-later"))
+    assert status == 201, created
+    update = {key: value for key, value in created.items() if key != "registrationAccessToken"}
+    update["protocolMappers"] = [{**TENANT_MAPPER, "id": str(uuid.uuid4())}]
+    status, answer = send_json(
+        "PUT",
+        f"{stack.issuer}/clients-registrations/{KEYCLOAK_OWN}/mapper-later",
+        update,
+        token=created["registrationAccessToken"],
+    )
+    assert status == 403, answer
+    assert answer["error_description"].startswith(refusal), answer
+    assert not stack.keycloak.admin("GET", f"/mcp/clients/{created['id']}").get("protocolMappers")
+
+
+def test_a_user_cannot_change_their_own_tenant(stack: Stack) -> None:
+    # The shipped realm gives the account console no client scopes, so its tokens cannot call the
+    # account API at all; give it those of a working console, so the refusal below is the tenant's.
+    keycloak = stack.keycloak
+    console = keycloak.client_uuid("mcp", "account-console")
+    for scope in keycloak.admin("GET", "/mcp/client-scopes"):
+        if scope["name"] in ("basic", "roles"):
+            keycloak.admin("PUT", f"/mcp/clients/{console}/default-client-scopes/{scope['id']}")
+    openid = get_json(f"{stack.issuer}/.well-known/openid-configuration")
+    token, _ = sign_in(stack, openid, "account-console", f"{stack.issuer}/account/", [])
+    account = f"{stack.issuer}/account/"
+    status, me = send_json("GET", account, token=token)
+    assert status == 200, me
+
+    status, answer = send_json("POST", account, {**me, "attributes": {"tenant": ["globex"]}}, token=token)
+    assert status == 400, answer
+    assert (answer["field"], answer["errorMessage"]) == ("tenant", "error-user-attribute-read-only")
+    assert send_json("POST", account, me, token=token)[0] == 204, "the same update without the tenant is accepted"
+    (user,) = keycloak.admin("GET", f"/mcp/users?exact=true&username={USER}")
+    assert user["attributes"]["tenant"] == ["acme"]
+
+
+def test_a_token_without_a_tenant_is_refused_by_the_server(stack: Stack) -> None:
+    # Should a client be registered all the same (here by the admin): its service account has no tenant.
+    keycloak = stack.keycloak
+    keycloak.admin(
+        "POST",
+        "/mcp/clients",
+        {
+            "clientId": "tenantless",
+            "protocol": "openid-connect",
+            "publicClient": False,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "defaultClientScopes": ["basic", "data:read"],
+        },
+    )
+    token = client_credentials(stack, "tenantless", keycloak.new_client_secret("mcp", "tenantless"))
+    assert "tenant" not in claims(token)
+    assert stack.resource in audiences(token) and "data:read" in claims(token)["scope"].split()
+
+    status, challenge = unauthorized_challenge(stack, token)
+    assert status == 401
+    assert 'error="invalid_token"' in challenge, challenge
+    reason = f"no 'tenant' claim names its tenant ({PREFIX}TENANT_FALLBACK=none)"
+    assert f"Bearer token rejected for client tenantless: {reason}" in stack.log.read_text()
 
 
 def test_keycloak_runs_within_its_memory_cap(stack: Stack) -> None:

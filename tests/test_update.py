@@ -9,7 +9,10 @@ no template-update workflow), and `v0.1.0`, the working tree itself. Projects re
   file) and README addition survive, the answers survive, and a line both sides changed shows
   inline conflict markers instead of being overwritten; `--pretend` writes nothing;
 - without local edits: the updated project equals a fresh copy of `v0.1.0` byte for byte, for
-  several answer combinations.
+  several answer combinations;
+- a security fix in the tested dependency set: `v0.0.1` pins an older pygments, and after
+  `copier update` and `uv lock` the project resolves the fixed one, keeps its edits and passes
+  its tests.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import pytest
 import yaml
 from copier import run_copy, run_update
 
-from conftest import record_timing
+from conftest import python_for, record_timing, uv_environment
+from tested_set import differences, locked_versions, pins
 
 REPO = Path(__file__).resolve().parent.parent
 OLD, NEW = "v0.0.1", "v0.1.0"
@@ -47,14 +51,20 @@ NON_ROOT_USER = "USER 10001:10001\n"
 README_NEW = "This project follows its Copier template: `copier update` brings the template's fixes (security"
 README_OLD = "This project was generated from a Copier template: `copier update` brings its fixes (security"
 README_MINE = "This project was generated from our fork of the template: `copier update` brings its fixes (security"
+# A dependency fix the update must deliver: v0.0.1's tested set pins an older pygments (any older
+# release the rest of the set still accepts serves; if a bump raises a floor above it, pick a newer one).
+FIXED_PACKAGE, VULNERABLE = "pygments", "2.17.2"
+(FIXED,) = pins()[FIXED_PACKAGE]
 OLD_REVISION = [
     ("Dockerfile.jinja", NON_ROOT_USER, ""),  # the fix the update must deliver: a non-root image
     ("README.md.jinja", README_NEW, README_OLD),  # a line the user also changes: a genuine conflict
+    ("pyproject.toml.jinja", f'"{FIXED_PACKAGE}=={FIXED}",\n', f'"{FIXED_PACKAGE}=={VULNERABLE}",\n'),
 ]
 ADDED_IN_NEW = ".github/workflows/template-update.yml.jinja"
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """git in `cwd`; with check=False a non-zero exit (e.g. `git grep` finding nothing) is not a failure."""
     run = subprocess.run(
         ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args],
         cwd=cwd,
@@ -62,7 +72,7 @@ def git(cwd: Path, *args: str) -> str:
         capture_output=True,
         text=True,
     )
-    assert run.returncode == 0, f"git {' '.join(args)}: {run.stdout}{run.stderr}"
+    assert run.returncode == 0 or not check, f"git {' '.join(args)}: {run.stdout}{run.stderr}"
     return run.stdout
 
 
@@ -209,6 +219,40 @@ def test_update_delivers_the_template_change_and_keeps_local_edits_and_answers(
     assert after["_commit"] == NEW
     assert {k: v for k, v in after.items() if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
     record_timing(f"copier update with local edits: {time.perf_counter() - started:.1f} s")
+
+
+def uv(project: Path, *args: str) -> str:
+    run = subprocess.run(
+        ["uv", *args], cwd=project, env=uv_environment(python_for("3.11")), capture_output=True, text=True, timeout=900
+    )
+    assert run.returncode == 0, f"uv {' '.join(args)}:\n{run.stdout[-4000:]}{run.stderr[-4000:]}"
+    return run.stdout
+
+
+def test_a_security_fix_in_the_tested_set_arrives_with_the_update(template_repo: Path, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    project = project_at_old_release(template_repo, tmp_path / "my-server", {})
+    uv(project, "lock")
+    assert locked_versions(project / "uv.lock", "my-server")[FIXED_PACKAGE] == {VULNERABLE}
+    # The user's work since: a tool of their own in a user-owned module, committed with the lock.
+    tool = project / "src/my_server/tools/data.py"
+    own_tool = "\n\n# Our own search backend goes here.\n"
+    tool.write_text(tool.read_text() + own_tool)
+    commit_all(project, "our lock and our edits")
+
+    update(project)
+    uv(project, "lock")  # what the template-update workflow runs after `copier update`
+
+    locked = locked_versions(project / "uv.lock", "my-server")
+    assert locked[FIXED_PACKAGE] == {FIXED}, "the fixed version arrives in the resolution"
+    assert differences(locked, pins()) == [], "the whole lock is the new tested set"
+    assert tool.read_text().endswith(own_tool)
+    assert git(project, "grep", "-l", "-e", "^<<<<<<< ", check=False) == ""
+    audited = uv(project, "export", "--locked", "--all-groups", "--no-emit-project", "--format", "requirements-txt")
+    assert f"{FIXED_PACKAGE}=={FIXED}" in audited and VULNERABLE not in audited, "pip-audit reads the new lock"
+    uv(project, "sync", "--locked", "--quiet")
+    uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider")
+    record_timing(f"security fix through copier update (lock, sync, tests): {time.perf_counter() - started:.1f} s")
 
 
 def test_a_template_file_the_user_deleted_stays_deleted(template_repo: Path, tmp_path: Path) -> None:

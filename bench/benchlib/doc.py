@@ -50,7 +50,7 @@ serving the same tool, side by side in one run on one machine, and checks the ta
     Untraced variants also drop the ASGI OpenTelemetry middleware from `http_options`, as a
     `trace_backend=none` render has none;
   - *full stack*: auth + Redis limit + tracing.
-- **One tenant, one key.** Every call carries the same dev token (tenant `bench`, scope
+- **One tenant, one key.** Every call carries the same dev token (tenant `acme`, scope
   `data:read`), so the limiter counts one tenant x tool key; its limit, `100000000/hour`, is never
   reached: the limiter's cost is measured, not its refusals. `<PACKAGE>_PUBLIC_URL=http://127.0.0.1`
   (no port) lets one token (`iss`, `aud`) serve every server start on any free port; the Host guard

@@ -7,7 +7,7 @@ from pathlib import Path
 
 WORKERS = Path(__file__).resolve().parent.parent / "workers"
 # One tenant for every call, so the limiter works on one tenant x tool key.
-TENANT = "bench"
+TENANT = "acme"  # one the sample tool holds notes for
 SCOPES = ("data:read",)
 # High enough never to refuse a call: the limiter's cost is measured, not its refusals. An hour,
 # so the Redis window outlives the run and can be checked at its end.

@@ -294,6 +294,23 @@ def start(realms: list[Mapping[str, Any]], home: Path, port: int | None = None) 
     return _launch(dist, home, realms, credentials, bootstrap=False, port=port or free_port())
 
 
+def send_json(method: str, url: str, body: Any = None, *, token: str | None = None) -> tuple[int, Any]:
+    """A JSON request (`token` as its bearer); the status and the decoded answer, refusals included."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read()
+    return status, json.loads(payload) if payload else None
+
+
 def post_form(url: str, form: Mapping[str, str], *, basic: tuple[str, str] | None = None) -> dict[str, Any]:
     """POST a form and decode the JSON answer, errors included (OAuth errors are JSON)."""
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")

@@ -93,6 +93,7 @@ class McpAuthorization:
     scope: str
     browser: Browser = field(default_factory=Browser)
     trail: list[str] = field(default_factory=list)
+    pages: list[Response] = field(default_factory=list)  # the HTML forms on the way (consent, login)
 
     def discover(self) -> dict[str, Any]:
         """401 challenge -> RFC 9728 metadata -> authorization server metadata."""
@@ -124,19 +125,23 @@ class McpAuthorization:
                 return metadata
         raise FlowError(f"no authorization server metadata at {candidates}")
 
-    def register(self, metadata: dict[str, Any]) -> str:
-        reply = self.browser.request(
+    def registration(self, metadata: dict[str, Any], redirect_uri: str = REDIRECT_URI) -> Response:
+        """The answer to a dynamic client registration (RFC 7591) of a public client."""
+        return self.browser.request(
             "POST",
             metadata["registration_endpoint"],
             body={
                 "client_name": "peers-test",
-                "redirect_uris": [REDIRECT_URI],
+                "redirect_uris": [redirect_uri],
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "none",
                 "scope": self.scope,
             },
         )
+
+    def register(self, metadata: dict[str, Any]) -> str:
+        reply = self.registration(metadata)
         if reply.status not in (200, 201):
             raise FlowError(f"registration refused: {reply.status} {reply.body[:500]!r}")
         client_id: str = reply.json()["client_id"]
@@ -172,6 +177,7 @@ class McpAuthorization:
                     return params["code"], verifier
                 reply = self.browser.request("GET", location)
             elif reply.status == 200 and b"<form" in reply.body:
+                self.pages.append(reply)
                 reply = self._submit(reply)
             else:
                 raise FlowError(f"stuck at {reply.status} {reply.url}: {reply.body[:800]!r}")
@@ -212,6 +218,12 @@ class McpAuthorization:
         client_id = self.register(metadata)
         code, verifier = self.authorize(metadata, client_id)
         return self.exchange(metadata, client_id, code, verifier)
+
+
+def challenge_parameters(response: Response) -> dict[str, str]:
+    """The parameters of a `WWW-Authenticate: Bearer k="v", ...` challenge (RFC 6750 §3)."""
+    header = response.headers.get("www-authenticate", "")
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
