@@ -534,27 +534,30 @@ def test_dcr_refuses_redirects_off_this_machine(stack: Stack, redirect_uri: str)
     assert (status, answer["error"]) == (403, "insufficient_scope"), answer
 
 
+def service_client(stack: Stack, client_id: str, scopes: list[str], **representation: Any) -> str:
+    """An admin-created confidential client with a service account; returns its new secret."""
+    client = {
+        "clientId": client_id,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "serviceAccountsEnabled": True,
+        "standardFlowEnabled": False,
+        "defaultClientScopes": scopes,
+        **representation,
+    }
+    stack.keycloak.admin("POST", "/mcp/clients", client)
+    return stack.keycloak.new_client_secret("mcp", client_id)
+
+
 def test_token_without_the_servers_audience_is_rejected_with_a_challenge(stack: Stack) -> None:
     # A client of the same realm that lacks the scope carrying the audience mapper.
     keycloak = stack.keycloak
-    keycloak.admin(
-        "POST",
-        "/mcp/clients",
-        {
-            "clientId": "no-audience",
-            "protocol": "openid-connect",
-            "publicClient": False,
-            "serviceAccountsEnabled": True,
-            "standardFlowEnabled": False,
-            "defaultClientScopes": ["data:read"],
-            "optionalClientScopes": [],
-        },
-    )
+    secret = service_client(stack, "no-audience", ["data:read"], optionalClientScopes=[])
     uuid = keycloak.client_uuid("mcp", "no-audience")
     for scope in keycloak.admin("GET", f"/mcp/clients/{uuid}/default-client-scopes"):
         if scope["name"] == "basic":
             keycloak.admin("DELETE", f"/mcp/clients/{uuid}/default-client-scopes/{scope['id']}")
-    token = client_credentials(stack, "no-audience", keycloak.new_client_secret("mcp", "no-audience"))
+    token = client_credentials(stack, "no-audience", secret)
     assert stack.resource not in audiences(token), claims(token)
     assert claims(token)["iss"] == stack.issuer and "data:read" in claims(token)["scope"].split()
 
@@ -701,20 +704,7 @@ def test_a_user_cannot_change_their_own_tenant(stack: Stack) -> None:
 
 def test_a_token_without_a_tenant_is_refused_by_the_server(stack: Stack) -> None:
     # Should a client be registered all the same (here by the admin): its service account has no tenant.
-    keycloak = stack.keycloak
-    keycloak.admin(
-        "POST",
-        "/mcp/clients",
-        {
-            "clientId": "tenantless",
-            "protocol": "openid-connect",
-            "publicClient": False,
-            "serviceAccountsEnabled": True,
-            "standardFlowEnabled": False,
-            "defaultClientScopes": ["basic", "data:read"],
-        },
-    )
-    token = client_credentials(stack, "tenantless", keycloak.new_client_secret("mcp", "tenantless"))
+    token = client_credentials(stack, "tenantless", service_client(stack, "tenantless", ["basic", "data:read"]))
     assert "tenant" not in claims(token)
     assert stack.resource in audiences(token) and "data:read" in claims(token)["scope"].split()
 
