@@ -26,7 +26,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import python_for, record_timing, uv_environment
 from peers.forms import form_with
@@ -132,12 +132,20 @@ def realm_for(realm: dict[str, Any], resource: str) -> dict[str, Any]:
     return rewritten
 
 
+def provider_options(project: Path) -> list[str]:
+    """The provider settings the project's compose file starts Keycloak with (`--spi-…`)."""
+    command = yaml.safe_load((project / "compose.yaml").read_text())["services"]["keycloak"]["command"]
+    options = [argument for argument in command if argument.startswith("--spi-")]
+    assert options, command
+    return options
+
+
 class KeycloakStart(threading.Thread):
     """Prepares (first time only) and starts Keycloak, then waits for the realm: the slow part."""
 
-    def __init__(self, realm: dict[str, Any], home: Path, port: int) -> None:
+    def __init__(self, realm: dict[str, Any], home: Path, port: int, options: list[str]) -> None:
         super().__init__(name="keycloak-start", daemon=True)
-        self.realm, self.home, self.port = realm, home, port
+        self.realm, self.home, self.port, self.options = realm, home, port, options
         self.keycloak: Keycloak | None = None
         self.error: BaseException | None = None
         self.prepared: list[str] = []  # what this run had to make first: download, build, database
@@ -151,9 +159,9 @@ class KeycloakStart(threading.Thread):
                 self.prepared.append(f"downloaded and unpacked in {time.perf_counter() - began:.1f} s")
             began = time.perf_counter()
             if not (cache / f"state-{KEYCLOAK_VERSION}" / "admin.json").is_file():
-                initial_state()
+                initial_state(options=self.options)
                 self.prepared.append(f"initial database (first start) in {time.perf_counter() - began:.1f} s")
-            self.keycloak = start([self.realm], self.home, self.port)
+            self.keycloak = start([self.realm], self.home, self.port, self.options)
             self.keycloak.wait_ready(self.realm["realm"])
         except BaseException as error:  # reported by the fixture, in the test's thread
             self.error = error
@@ -215,7 +223,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     server_port, keycloak_port = free_port(), free_port()
     base_url, issuer = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{keycloak_port}/realms/mcp"
     realm = realm_for(json.loads((project / REALM_FILE).read_text()), f"{base_url}/mcp")
-    starting = KeycloakStart(realm, root / "keycloak-home", keycloak_port)
+    starting = KeycloakStart(realm, root / "keycloak-home", keycloak_port, provider_options(project))
     starting.start()
 
     # Everything else starts while Keycloak does: the server only asks Keycloak for keys on the first token.
@@ -570,6 +578,7 @@ def test_token_without_the_servers_audience_is_rejected_with_a_challenge(stack: 
 # --- tenancy: what a caller cannot choose ----------------------------------------------------
 
 KEYCLOAK_OWN = "default"  # Keycloak's own client representation: it names the client id, secret, mappers
+CLOSED_PROVIDERS = (KEYCLOAK_OWN, "saml2-entity-descriptor")  # turned off by the compose file's options
 RFC7591 = "openid-connect"
 LOOPBACK_REDIRECT = "http://127.0.0.1:8976/callback"
 # Puts the user's first name, which users edit themselves, in the tenant claim.
@@ -595,33 +604,16 @@ def client_exists(stack: Stack, client_id: str) -> bool:
     return bool(stack.keycloak.admin("GET", f"/mcp/clients?clientId={urllib.parse.quote(client_id)}"))
 
 
-def test_keycloaks_own_registration_endpoint_gives_no_service_account_nor_chosen_secret(stack: Stack) -> None:
+@pytest.mark.parametrize("provider", CLOSED_PROVIDERS)
+def test_keycloaks_own_registration_endpoints_are_closed(stack: Stack, provider: str) -> None:
     # The attack: client id `acme`, a secret of the caller's choosing and a service account, then a
     # client-credentials token for data:read that names no tenant.
     chosen = {"publicClient": False, "secret": "chosen-by-the-caller", "serviceAccountsEnabled": True}
-    status, answer = register(stack, KEYCLOAK_OWN, public_client("acme", standardFlowEnabled=False, **chosen))
-    assert (status, answer.get("error_description")) == (403, "invalid_client_metadata"), answer
+    status, answer = register(stack, provider, public_client("acme", standardFlowEnabled=False, **chosen))
+    assert (status, answer) == (404, {"error": "Client registration provider not found"})
     assert not client_exists(stack, "acme")
     with pytest.raises(KeycloakError, match=r"HTTP 401 .*invalid_client"):
         client_credentials(stack, "acme", "chosen-by-the-caller", scope="data:read")
-
-    # What it does register anonymously is public: no secret, so no token without a user signing in.
-    status, created = register(stack, KEYCLOAK_OWN, public_client("acme", serviceAccountsEnabled=True))
-    assert status == 201, created
-    shape = (created["publicClient"], created["consentRequired"], created["attributes"]["pkce.code.challenge.method"])
-    assert shape == (True, True, "S256")
-    with pytest.raises(KeycloakError, match=r"HTTP 401 .*Public client not allowed to retrieve service account"):
-        post_form(stack.token_endpoint, {"grant_type": "client_credentials", "client_id": "acme", "scope": "data:read"})
-    # Nor can it turn confidential later with its registration access token.
-    update = {key: value for key, value in created.items() if key != "registrationAccessToken"} | chosen
-    status, answer = send_json(
-        "PUT",
-        f"{stack.issuer}/clients-registrations/{KEYCLOAK_OWN}/acme",
-        update,
-        token=created["registrationAccessToken"],
-    )
-    assert (status, answer.get("error_description")) == (403, "invalid_client_metadata"), answer
-    assert stack.keycloak.admin("GET", f"/mcp/clients/{created['id']}")["publicClient"] is True
 
 
 @pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
@@ -658,26 +650,37 @@ def test_rfc7591_registration_gives_authorization_code_clients_only(stack: Stack
 
 
 def test_a_registrant_cannot_attach_a_protocol_mapper(stack: Stack) -> None:
-    refusal = "Policy 'Allowed Protocol Mapper Types' rejected request to client-registration service"
     status, answer = register(stack, KEYCLOAK_OWN, public_client("tenant-mapper", protocolMappers=[TENANT_MAPPER]))
-    assert status == 403, answer
-    assert answer["error_description"].startswith(refusal), answer
+    assert status == 404, answer
     assert not client_exists(stack, "tenant-mapper")
 
-    # Nor afterwards, with the registration access token.
-    status, created = register(stack, KEYCLOAK_OWN, public_client("mapper-later"))
+    # RFC 7591 metadata has no mappers, neither at registration nor in an update with the
+    # registration access token.
+    metadata = {"redirect_uris": [LOOPBACK_REDIRECT], "token_endpoint_auth_method": "none"}
+    status, answer = register(stack, RFC7591, {**metadata, "protocolMappers": [TENANT_MAPPER]})
+    assert status == 400 and 'Unrecognized field "protocolMappers"' in answer["error"], answer
+    status, created = register(stack, RFC7591, metadata)
     assert status == 201, created
-    update = {key: value for key, value in created.items() if key != "registrationAccessToken"}
-    update["protocolMappers"] = [{**TENANT_MAPPER, "id": str(uuid.uuid4())}]
+    update = {key: value for key, value in created.items() if key != "registration_access_token"}
     status, answer = send_json(
         "PUT",
-        f"{stack.issuer}/clients-registrations/{KEYCLOAK_OWN}/mapper-later",
-        update,
-        token=created["registrationAccessToken"],
+        created["registration_client_uri"],
+        {**update, "protocolMappers": [TENANT_MAPPER]},
+        token=created["registration_access_token"],
     )
-    assert status == 403, answer
-    assert answer["error_description"].startswith(refusal), answer
-    assert not stack.keycloak.admin("GET", f"/mcp/clients/{created['id']}").get("protocolMappers")
+    assert status == 400 and 'Unrecognized field "protocolMappers"' in answer["error"], answer
+    (client,) = stack.keycloak.admin("GET", f"/mcp/clients?clientId={created['client_id']}")
+    assert not client.get("protocolMappers")
+
+
+def test_the_realm_allows_registrants_no_protocol_mapper_types(stack: Stack) -> None:
+    # For a Keycloak that serves its own registration endpoint after all (started without the
+    # compose file's options): the realm's policies refuse mappers there too.
+    kind = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"
+    components = stack.keycloak.admin("GET", f"/mcp/components?type={kind}")
+    policies = [policy for policy in components if policy["providerId"] == "allowed-protocol-mappers"]
+    assert sorted(policy["subType"] for policy in policies) == ["anonymous", "authenticated"]
+    assert all(not policy["config"].get("allowed-protocol-mapper-types") for policy in policies), policies
 
 
 def test_a_user_cannot_change_their_own_tenant(stack: Stack) -> None:

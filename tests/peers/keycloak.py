@@ -24,7 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +219,13 @@ class Keycloak:
 
 
 def _launch(
-    dist: Path, home: Path, realms: list[Mapping[str, Any]], admin: tuple[str, str], bootstrap: bool, port: int
+    dist: Path,
+    home: Path,
+    realms: list[Mapping[str, Any]],
+    admin: tuple[str, str],
+    bootstrap: bool,
+    port: int,
+    options: Sequence[str] = (),
 ) -> Keycloak:
     """`kc.sh start-dev` on 127.0.0.1 from `home` (set up here), importing `realms`; returns at once."""
     (home / "bin").mkdir(parents=True)
@@ -237,7 +243,7 @@ def _launch(
     env["JAVA_OPTS_APPEND"] = f"{JIT} {env.get('JAVA_OPTS_APPEND', '')}".strip()
     if bootstrap:
         env.update({"KC_BOOTSTRAP_ADMIN_USERNAME": admin[0], "KC_BOOTSTRAP_ADMIN_PASSWORD": admin[1]})
-    command = [str(home / "bin" / "kc.sh"), "start-dev", f"--http-port={port}", "--http-host=127.0.0.1"]
+    command = [str(home / "bin" / "kc.sh"), "start-dev", f"--http-port={port}", "--http-host=127.0.0.1", *options]
     if realms:
         command.append("--import-realm")
     log = home / "keycloak.log"
@@ -248,11 +254,13 @@ def _launch(
     return Keycloak(home, port, admin[0], admin[1], process, log)
 
 
-def initial_state(version: str = KEYCLOAK_VERSION) -> Path:
+def initial_state(version: str = KEYCLOAK_VERSION, options: Sequence[str] = ()) -> Path:
     """A database holding Keycloak's schema and master realm with a bootstrap admin, made once per cache.
 
     A first start spends about half its time creating the schema and the master realm; servers
     start from a copy of this database instead. The admin's random credentials sit next to it.
+    `options` are those the servers will run with: Keycloak rebuilds itself (about 25 s) whenever
+    its build options change, so the first start builds what the servers use.
     """
     cache = cache_dir()
     state = cache / f"state-{version}"
@@ -265,7 +273,7 @@ def initial_state(version: str = KEYCLOAK_VERSION) -> Path:
         building = cache / f".state-{version}-building"
         shutil.rmtree(building, ignore_errors=True)
         admin = (f"admin-{secrets.token_hex(4)}", secrets.token_urlsafe(24))
-        keycloak = _launch(dist, building / "home", [], admin, bootstrap=True, port=free_port())
+        keycloak = _launch(dist, building / "home", [], admin, bootstrap=True, port=free_port(), options=options)
         try:
             keycloak.wait_ready("master")
         finally:
@@ -283,15 +291,18 @@ def initial_state(version: str = KEYCLOAK_VERSION) -> Path:
     return state
 
 
-def start(realms: list[Mapping[str, Any]], home: Path, port: int | None = None) -> Keycloak:
-    """Start Keycloak on 127.0.0.1 (`port` or a free one) importing `realms`; returns at once (see `wait_ready`)."""
+def start(
+    realms: list[Mapping[str, Any]], home: Path, port: int | None = None, options: Sequence[str] = ()
+) -> Keycloak:
+    """Start Keycloak on 127.0.0.1 (`port` or a free one) importing `realms`, with command-line
+    `options`; returns at once (see `wait_ready`)."""
     dist = distribution()
-    state = initial_state()
+    state = initial_state(options=options)
     admin = json.loads((state / "admin.json").read_text())
     (home / "data").mkdir(parents=True)
     shutil.copytree(state / "h2", home / "data" / "h2")
     credentials = (admin["username"], admin["password"])
-    return _launch(dist, home, realms, credentials, bootstrap=False, port=port or free_port())
+    return _launch(dist, home, realms, credentials, bootstrap=False, port=port or free_port(), options=options)
 
 
 def send_json(method: str, url: str, body: Any = None, *, token: str | None = None) -> tuple[int, Any]:
