@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 Combo = dict[str, str]
 Pair = tuple[tuple[str, str], tuple[str, str]]
@@ -14,7 +14,7 @@ def _pairs(combo: Mapping[str, str]) -> set[Pair]:
 
 
 def all_pairs(
-    choices: Mapping[str, list[str]],
+    choices: Mapping[str, Sequence[str]],
     possible: Callable[[Mapping[str, str]], bool],
     asked: Callable[[Mapping[str, str]], Mapping[str, str]] = dict,
 ) -> list[Combo]:

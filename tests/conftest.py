@@ -9,10 +9,17 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from rendering import CHOICES, BackgroundMatrix, product, template_copy
+from allpairs import all_pairs
+from answer_space import asked, choices, is_possible, product
+from fast_copier import NOTICE
+from rendering import BackgroundMatrix, template_copy
+
+if TYPE_CHECKING:
+    from shipped import Render
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +61,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    return NOTICE
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "full_matrix: runs only with --full-matrix")
     _CONFIG[:] = [config]
@@ -79,11 +90,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_copy(tmp_path_factory.mktemp("template"))
 
 
+def covering_set() -> list[dict[str, str]]:
+    """Possible combinations that hold every pair of asked answer values (see allpairs.py)."""
+    return all_pairs(choices(), is_possible, asked)
+
+
 @pytest.fixture(scope="session")
 def matrix_job(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundMatrix]:
-    """The full render matrix (every combination, twice), rendering in the background."""
+    """The full render matrix, rendering in the background: every combination once, and the
+    all-pairs covering set a second time (the determinism check)."""
     first, second = tmp_path_factory.mktemp("matrix-a"), tmp_path_factory.mktemp("matrix-b")
-    job = BackgroundMatrix(template, first, second, product(), workers=max(2, os.cpu_count() or 2))
+    job = BackgroundMatrix(template, first, second, product(), covering_set(), workers=max(2, os.cpu_count() or 2))
     yield job
     job.cancel()
 
@@ -131,7 +148,7 @@ def interpreters() -> dict[str, str]:
     """An interpreter for every python_version choice, or a loud failure naming the missing ones."""
     found: dict[str, str] = {}
     missing: list[str] = []
-    for version in CHOICES["python_version"]:
+    for version in choices()["python_version"]:
         try:
             found[version] = python_for(version)
         except MissingInterpreter as error:
@@ -154,6 +171,14 @@ def pre_commit_home() -> str:
     """Where pre-commit keeps its hook environments: shared across runs (and with the user's own)."""
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pre-commit"
     return os.environ.get("PRE_COMMIT_HOME") or str(default)
+
+
+@pytest.fixture(scope="session")
+def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Render]:
+    """Every functional combination of answers, rendered once per session, for tests/test_ship_*.py."""
+    from shipped import render_all  # imported here: shipped imports this module
+
+    return render_all(template, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

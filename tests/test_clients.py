@@ -1,6 +1,6 @@
-"""The generated README's MCP Inspector commands work as written, with the real Inspector CLI.
+"""The MCP Inspector commands of the generated docs/clients.md work as written, with the real Inspector CLI.
 
-The default project (stdio and HTTP) is rendered and synced; its README's Inspector block is run
+The default project (stdio and HTTP) is rendered and synced; the Inspector block of its docs/clients.md is run
 line by line through bash, `npx @modelcontextprotocol/inspector@2` resolved to an Inspector
 installed from npm (with Node 22, which it needs) into a cache reused across runs. The HTTP
 command runs against the project's own server, started as a subprocess on a free loopback port.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import python_for, record_timing, uv_environment
-from peers.machine import CACHE_ROOT
+from peers.machine import CACHE_ROOT, free_port
+from peers.processes import stop
 from rendering import render
 
 CACHE = CACHE_ROOT / "inspector"
@@ -57,7 +57,7 @@ def _install_inspector() -> Path:
     shims.mkdir(exist_ok=True)
     (shims / "node").unlink(missing_ok=True)
     (shims / "node").symlink_to(node)
-    # `npx @modelcontextprotocol/inspector@2 ARGS` as the README writes it, without a registry lookup.
+    # `npx @modelcontextprotocol/inspector@2 ARGS` as the docs write it, without a registry lookup.
     npx = shims / "npx"
     npx.write_text(
         "#!/usr/bin/env bash\n"
@@ -68,16 +68,10 @@ def _install_inspector() -> Path:
     return shims
 
 
-def _free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
-
-
-def readme_inspector_commands(readme: str) -> list[str]:
-    """The shell commands of the README's MCP Inspector block, continuation lines joined."""
-    block = re.search(r"\*\*MCP Inspector\*\*.*?```bash\n(.*?)```", readme, re.DOTALL)
-    assert block, "the README has an MCP Inspector command block"
+def docs_inspector_commands(page: str) -> list[str]:
+    """The shell commands of the docs' MCP Inspector block, continuation lines joined."""
+    block = re.search(r"^## MCP Inspector\n.*?```bash\n(.*?)```", page, re.DOTALL | re.MULTILINE)
+    assert block, "docs/clients.md has an MCP Inspector command block"
     return [command.strip() for command in block.group(1).replace("\\\n", " ").splitlines() if command.strip()]
 
 
@@ -90,11 +84,11 @@ def project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield destination, env
 
 
-def test_readme_inspector_commands_list_the_tools(project: tuple[Path, dict[str, str]]) -> None:
+def test_docs_inspector_commands_list_the_tools(project: tuple[Path, dict[str, str]]) -> None:
     destination, uv_env = project
     shims = _install_inspector()
-    port = _free_port()
-    commands = readme_inspector_commands((destination / "README.md").read_text())
+    port = str(free_port())
+    commands = docs_inspector_commands((destination / "docs/clients.md").read_text())
     assert len(commands) == 3, commands  # stdio; TOKEN=...; HTTP
     env = {
         **uv_env,
@@ -124,10 +118,9 @@ def test_readme_inspector_commands_list_the_tools(project: tuple[Path, dict[str,
         run = subprocess.run(
             ["bash", "-c", script], cwd=destination, env=env, capture_output=True, text=True, timeout=300
         )
-        record_timing(f"MCP Inspector CLI, README commands (stdio + HTTP): {time.perf_counter() - started:.1f} s")
+        record_timing(f"MCP Inspector CLI, docs commands (stdio + HTTP): {time.perf_counter() - started:.1f} s")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, timeout=30)
     assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     listings = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(listings) == 2, run.stdout

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from allpairs import all_pairs
-from conftest import record_timing, uv_environment
-from rendering import CHOICES, FUNCTIONAL, asked, is_possible, name_of, product, render
+from answer_space import FUNCTIONAL, asked, choices, defaults, name_of, product
+from conftest import covering_set, record_timing, uv_environment
+from rendering import render
 from tested_set import differences, lifted, locked_versions, pins
 
-COVERING = all_pairs(CHOICES, is_possible, asked)
+COVERING = covering_set()
 WORKERS = 2
 
 
@@ -116,7 +116,7 @@ def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
     # One mypy cache per Python version: only the first project of each version checks the libraries cold.
-    caches = {version: MypyCache(root / f"mypy-cache-{version}") for version in CHOICES["python_version"]}
+    caches = {version: MypyCache(root / f"mypy-cache-{version}") for version in choices()["python_version"]}
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
         name = name_of(answers)
@@ -159,10 +159,11 @@ def test_covering_set_has_every_pair() -> None:
     """Checked pair by pair, independently of the greedy algorithm's own bookkeeping."""
     everything = product()
     assert all(combo in everything for combo in COVERING), "only possible combinations"
-    assert all_pairs(CHOICES, is_possible, asked) == COVERING, "deterministic"
+    assert covering_set() == COVERING, "deterministic"
+    space = choices()
     missing = []
-    for first, second in itertools.combinations(CHOICES, 2):
-        for a, b in itertools.product(CHOICES[first], CHOICES[second]):
+    for first, second in itertools.combinations(space, 2):
+        for a, b in itertools.product(space[first], space[second]):
             # A pair is needed when some render asks both questions with these values
             # (so idp pairs count only for http/both; stdio renders never ask idp).
             needed = any(asked(c).get(first) == a and asked(c).get(second) == b for c in everything)
@@ -193,11 +194,15 @@ def test_generated_project_passes_its_checks(answers: dict[str, str], covering_r
     assert not outcome.failures, "\n\n".join(outcome.failures) + drift
 
 
-FULL = [{"license": "MIT", "python_version": "3.11", **combo} for combo in product(FUNCTIONAL)]
+FULL = [{**defaults(), **combo} for combo in product(FUNCTIONAL)]
 
 
 def test_full_matrix_is_the_functional_product() -> None:
-    assert len(FULL) == 108  # (2 HTTP transports x 4 idps + stdio) x 6 trace backends x 2 storages
+    """Every possible combination of the functional answers once, the others at their defaults."""
+    functional = {tuple(combo[name] for name in FUNCTIONAL) for combo in product()}
+    assert sorted(tuple(combo[name] for name in FUNCTIONAL) for combo in FULL) == sorted(functional)
+    assert all(combo.items() >= {k: v for k, v in defaults().items() if k not in FUNCTIONAL}.items() for combo in FULL)
+    record_timing(f"full matrix: {len(FULL)} functional combinations")
 
 
 @pytest.fixture(scope="session")

@@ -60,26 +60,7 @@ ANSWERS = {
 }
 
 # Runs in a generated project's venv: real fastmcp Client calls, one interpreter for a batch.
-CALL_TOOLS = """
-import asyncio, json, sys
-from fastmcp import Client
-
-async def main():
-    out = []
-    for item in json.load(sys.stdin):
-        async with Client(item["url"], auth=item["token"]) as client:
-            tools = sorted(tool.name for tool in await client.list_tools())
-            try:
-                result = await client.call_tool(item["tool"], item.get("arguments") or {}, raise_on_error=False)
-            except Exception as error:  # a JSON-RPC error: over HTTP, a missing scope (403 step-up)
-                out.append({"tools": tools, "is_error": True, "text": str(error), "data": None})
-                continue
-            text = " ".join(getattr(part, "text", "") for part in result.content)
-            out.append({"tools": tools, "is_error": result.is_error, "text": text, "data": result.structured_content})
-    print(json.dumps(out))
-
-asyncio.run(main())
-"""
+MCP_TOOL_CALLS = Path(__file__).parent / "peers" / "mcp_tool_calls.py"
 
 
 @dataclass
@@ -134,7 +115,7 @@ class Stack:
         """Tool calls through fastmcp.Client in `project`'s venv; one result per call."""
         python = self.projects[project] / ".venv" / "bin" / "python"
         run = subprocess.run(
-            [str(python), "-c", CALL_TOOLS],
+            [str(python), "-P", str(MCP_TOOL_CALLS)],
             input=json.dumps(calls),
             capture_output=True,
             text=True,

@@ -14,8 +14,6 @@ a token without a tenant reaching the server.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import re
@@ -28,7 +26,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +33,7 @@ import pytest
 import yaml
 
 from conftest import python_for, record_timing, uv_environment
-from peers.forms import form_with
+from peers.forms import forms_in
 from peers.keycloak import (
     KEYCLOAK_VERSION,
     Keycloak,
@@ -49,6 +46,8 @@ from peers.keycloak import (
     start,
 )
 from peers.machine import free_port
+from peers.oauth_client import McpAuthorization
+from peers.oauth_client import jwt_claims as claims  # unverified: the server does the verifying
 from peers.processes import stop
 from rendering import render
 
@@ -56,38 +55,7 @@ REALM_FILE = "deploy/keycloak/mcp-realm.json"
 SHIPPED_RESOURCE = "http://127.0.0.1:8000/mcp"  # the server's default resource URL, as the realm ships it
 PREFIX = "MY_SERVER_"
 USER = "alice"  # the realm's test user: tenant acme, realm role mcp-operator
-
-# Runs inside the generated project's environment (it has fastmcp; the template's tooling does not).
-MCP_CLIENT = """
-import asyncio, json, sys
-
-from fastmcp import Client
-from mcp.shared.exceptions import MCPError
-
-
-async def call(client, name, arguments):
-    try:
-        result = await client.call_tool(name, arguments, raise_on_error=False)
-    except MCPError as refused:  # refused over HTTP (403 insufficient_scope), not by the tool
-        return {"is_error": True, "text": str(refused), "structured": None}
-    text = "".join(getattr(part, "text", "") for part in result.content)
-    return {"is_error": result.is_error, "text": text, "structured": result.structured_content}
-
-
-async def session(request):
-    async with Client(request["url"], auth=request["token"]) as client:
-        tools = sorted(tool.name for tool in await client.list_tools())
-        calls = {name: await call(client, name, arguments) for name, arguments in request["calls"]}
-    return {"tools": tools, "calls": calls}
-
-
-for line in sys.stdin:
-    try:
-        answer = asyncio.run(session(json.loads(line)))
-    except Exception as error:
-        answer = {"error": repr(error)}
-    print(json.dumps(answer), flush=True)
-"""
+MCP_SESSIONS = Path(__file__).parent / "peers" / "mcp_sessions.py"  # run by the project's own Python
 
 
 class McpClient:
@@ -98,7 +66,7 @@ class McpClient:
 
     def __init__(self, python: Path) -> None:
         self._process = subprocess.Popen(
-            [str(python), "-c", MCP_CLIENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [str(python), "-P", str(MCP_SESSIONS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
     def session(self, url: str, token: str, calls: tuple[tuple[str, dict[str, Any]], ...]) -> dict[str, Any]:
@@ -113,12 +81,8 @@ class McpClient:
 
     def close(self) -> None:
         if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=20)
+            self._process.stdin.close()  # the client's loop ends at the end of its input
+        stop(self._process, timeout=20, grace=20)
 
 
 # --- the stack -------------------------------------------------------------------------------
@@ -290,13 +254,6 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, unverified (the server does the verifying)."""
-    payload = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return decoded
-
-
 def audiences(token: str) -> list[str]:
     aud = claims(token).get("aud")
     return [aud] if isinstance(aud, str) else list(aud or [])
@@ -328,50 +285,6 @@ def get_json(url: str) -> dict[str, Any]:
         return body
 
 
-# --- a headless browser for Keycloak's login pages -------------------------------------------
-
-
-class _LoopbackIsSecure(DefaultCookiePolicy):
-    """Keycloak marks its login-session cookies Secure; browsers send those to http://127.0.0.1 too."""
-
-    def return_ok_secure(self, cookie: Cookie, request: urllib.request.Request) -> bool:
-        loopback = urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost")
-        return loopback or super().return_ok_secure(cookie, request)
-
-
-class _KeepRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # followed by Browser.open, which stops at the client's redirect URI
-
-
-class Browser:
-    """Follows Keycloak's pages with cookies until a redirect reaches `stop_at` (the client's callback)."""
-
-    def __init__(self, stop_at: str) -> None:
-        self.stop_at = stop_at
-        self.url = ""
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(CookieJar(_LoopbackIsSecure())), _KeepRedirects()
-        )
-
-    def open(self, url: str, form: dict[str, str] | None = None) -> tuple[str, str]:
-        """(the URL reached, its page); the page is empty when the callback was reached."""
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        url = urllib.parse.urljoin(self.url, url)  # form actions may be relative to the page
-        for _ in range(10):
-            try:
-                with self._opener.open(urllib.request.Request(url, data=data), timeout=30) as response:
-                    self.url = response.geturl()
-                    return self.url, response.read().decode()
-            except urllib.error.HTTPError as error:
-                if error.code not in (301, 302, 303, 307) or "Location" not in error.headers:
-                    raise
-                url, data = urllib.parse.urljoin(url, error.headers["Location"]), None
-                if url.startswith(self.stop_at):
-                    return url, ""
-        raise AssertionError(f"too many redirects, last {url}")
-
-
 @dataclass
 class UserLogin:
     client_id: str
@@ -386,52 +299,18 @@ def sign_in(
 ) -> tuple[str, bool]:
     """The test user's access token through authorization code + PKCE (S256) with the resource
     indicator, on Keycloak's own login and consent pages; and whether consent was asked."""
-    verifier = secrets.token_urlsafe(48)
-    challenge_s256 = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    state = secrets.token_urlsafe(16)
-    authorize = (
-        openid["authorization_endpoint"]
-        + "?"
-        + urllib.parse.urlencode(
-            {
-                "response_type": "code",
-                "client_id": client_id,
-                "redirect_uri": redirect_uri,
-                "scope": " ".join(["openid", *scopes]),
-                "state": state,
-                "code_challenge": challenge_s256,
-                "code_challenge_method": "S256",
-                "resource": stack.resource,
-            }
-        )
+    flow = McpAuthorization(
+        resource_url=stack.resource,
+        user=USER,
+        scope=" ".join(["openid", *scopes]),
+        redirect_uri=redirect_uri,
+        credentials={"username": USER, "password": stack.secrets["password"]},
     )
-    browser = Browser(stop_at=redirect_uri)
-    _, page = browser.open(authorize)
-    login = form_with(page, "password")
-    reached, page = browser.open(
-        login.action, {**login.fields, "username": USER, "password": stack.secrets["password"]}
-    )
-    consented = not reached.startswith(redirect_uri)
-    if consented:  # the realm's Consent Required policy for anonymous registrations
-        consent = form_with(page, "accept")
-        reached, page = browser.open(consent.action, {**consent.fields, "accept": consent.button("accept")})
-    assert reached.startswith(redirect_uri), page[:3000]
-    callback = urllib.parse.parse_qs(urllib.parse.urlsplit(reached).query)
-    assert callback["state"] == [state]
-    assert callback.get("iss", [stack.issuer]) == [stack.issuer]
-
-    tokens = post_form(
-        openid["token_endpoint"],
-        {
-            "grant_type": "authorization_code",
-            "code": callback["code"][0],
-            "redirect_uri": redirect_uri,
-            "client_id": client_id,
-            "code_verifier": verifier,
-            "resource": stack.resource,
-        },
-    )
-    return str(tokens["access_token"]), consented
+    code, verifier = flow.authorize(openid, client_id)
+    assert flow.callback.get("iss", stack.issuer) == stack.issuer
+    # The realm's Consent Required policy for anonymous registrations shows a page after the login.
+    consented = any("accept" in form.names() for page in flow.pages for form in forms_in(page.text()))
+    return flow.exchange(openid, client_id, code, verifier).access_token, consented
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,12 @@
-"""Every combination of the answers that change output renders cleanly, twice the same.
+"""Every combination of copier.yml's choices renders cleanly, the same every time, with no dead code.
 
-The full cartesian product (972 combinations) is rendered twice in parallel, in the background
-from the start of the session (see conftest.matrix_job). Each render
-must be byte-identical to its twin, keep no Jinja markup, record its answers, be ruff-clean
-and already pass the generated project's own pre-commit hooks, so a user's first commit and
-first `copier update` start from a clean tree.
+The whole answer space (tests/answer_space.py: every possible combination of the questions with
+choices) is rendered in parallel, in the background from the start of the session (see
+conftest.matrix_job), and the all-pairs covering set a second time. Each twin must be
+byte-identical; every render must keep no Jinja markup, record exactly the answers copier asked,
+be ruff-clean, carry no code its answers leave unused (vulture) and already pass the generated
+project's own pre-commit hooks, so a user's first commit and first `copier update` start from a
+clean tree. A few combinations are also rendered with plain `copier.run_copy` (no fast path): same bytes.
 """
 
 from __future__ import annotations
@@ -15,14 +17,29 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from answer_space import (
+    FUNCTIONAL,
+    WORDING,
+    AnswerSpace,
+    AnswerSpaceError,
+    asked,
+    cast_to_bool,
+    choices,
+    name_of,
+    product,
+    read_questions,
+)
 from conftest import pre_commit_home, record_timing
-from rendering import BackgroundMatrix, asked, name_of, product
+from dead_code import DeadCode, Finding, vulture_cli
+from fast_copier import WRITTEN_FOR
+from rendering import BackgroundMatrix, render
 
 # Jinja delimiters. An opening one never belongs in a render; "}}" does in nested literals
 # ({"params": {}}), so in contents it counts as leftover only where braces don't balance
@@ -47,7 +64,8 @@ class Matrix:
 def matrix(matrix_job: BackgroundMatrix) -> Matrix:
     names, seconds = matrix_job.result()
     record_timing(
-        f"render matrix: {len(names)} combinations x 2 renders, {matrix_job.workers} niced processes "
+        f"render matrix: {len(names)} combinations, {matrix_job.renders - len(names)} of them twice "
+        f"({matrix_job.renders} renders), {matrix_job.workers} niced processes "
         f"(overlapping the generated projects when both run), in {seconds:.1f} s"
     )
     return Matrix(matrix_job.first, matrix_job.second, names, seconds)
@@ -65,12 +83,74 @@ def _tree(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_matrix_covers_every_value_of_every_question(matrix: Matrix) -> None:
-    assert len(matrix.names) == len(set(matrix.names)) == 972
+    combos = product()
+    assert matrix.names == [name_of(answers) for answers in combos]
+    assert len(set(matrix.names)) == len(combos)
+    for question, values in choices().items():
+        assert {answers[question] for answers in combos} == set(values), question
+    record_timing(f"answer space from copier.yml: {len(combos)} combinations of {dict(choices())}")
 
 
 def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
-    different = [name for name in matrix.names if _tree(matrix.first / name) != _tree(matrix.second / name)]
+    twins = sorted(path.name for path in matrix.second.iterdir())
+    assert twins, "the covering set is rendered twice"
+    different = [name for name in twins if _tree(matrix.first / name) != _tree(matrix.second / name)]
     assert not different
+
+
+def test_plain_copier_renders_the_same_bytes(matrix: Matrix, template: Path, tmp_path: Path) -> None:
+    """The fast path (tests/fast_copier.py) changes how long copier takes, never what it writes."""
+    combos = product()
+    sample = [combos[0], next(a for a in combos if a["transport"] == "stdio"), combos[-1]]
+    started = time.perf_counter()
+    different = [
+        name_of(answers)
+        for answers in sample
+        if _tree(render(template, tmp_path / name_of(answers), answers, plain=True))
+        != _tree(matrix.first / name_of(answers))
+    ]
+    record_timing(f"plain copier.run_copy: {len(sample)} renders in {time.perf_counter() - started:.1f} s")
+    assert not different
+
+
+def test_functional_and_wording_answers_are_copier_questions() -> None:
+    """Every question with choices is declared one or the other (a new one must be placed)."""
+    assert set(FUNCTIONAL).isdisjoint(WORDING)
+    assert sorted([*FUNCTIONAL, *WORDING]) == sorted(choices())
+
+
+def test_the_answer_space_follows_copiers_rules(tmp_path: Path) -> None:
+    copier_yml = tmp_path / "copier.yml"
+    copier_yml.write_text(
+        "_subdirectory: template\n"
+        "name: {type: str, default: x}\n"
+        "mode: {type: str, choices: [a, b], default: b}\n"
+        "pair: {type: str, choices: [[First, one], [Second, two]], default: one}\n"
+        "labelled: {type: str, choices: {Label A: la, Label B: lb}, default: la, when: \"{{ mode == 'a' }}\"}\n"
+        "hidden: {type: str, choices: [h], default: h, when: false}\n"
+    )
+    space = AnswerSpace(read_questions(copier_yml))
+    assert space.choices() == {"mode": ("a", "b"), "pair": ("one", "two"), "labelled": ("la", "lb"), "hidden": ("h",)}
+    # `labelled` is asked only in mode a; `hidden` never: a skipped question holds its default.
+    assert [(c["mode"], c["labelled"]) for c in space.product(("mode", "labelled", "hidden"))] == [
+        ("a", "la"),
+        ("a", "lb"),
+        ("b", "la"),
+    ]
+    assert len(space.product()) == 6
+    assert space.asked({"mode": "b", "pair": "two", "labelled": "la", "hidden": "h"}) == {"mode": "b", "pair": "two"}
+    assert space.asked({"mode": "a", "labelled": "lb"}) == {"mode": "a", "labelled": "lb"}
+    assert [cast_to_bool(v) for v in ("False", " no ", "0", "", "None", "true", "1", "x", 0.0)] == [
+        *([False] * 5),
+        *([True] * 3),
+        False,
+    ]
+    copier_yml.write_text("mode: {type: str, choices: [a, b], default: c}\n")
+    with pytest.raises(AnswerSpaceError, match="default 'c' is none of its choices"):
+        read_questions(copier_yml)
+    copier_yml.write_text("mode: {type: str, choices: [a, b], default: a, when: '{{ name }}'}\n")
+    with pytest.raises(AnswerSpaceError, match="mode's `when` uses an answer that is not a question with choices"):
+        AnswerSpace(read_questions(copier_yml)).product()
 
 
 def test_no_jinja_survives_in_names_or_contents(matrix: Matrix) -> None:
@@ -91,14 +171,16 @@ def test_leftover_jinja_detection() -> None:
     assert not leftover_jinja('call = {"params": {"name": "whoami", "arguments": {}}}')
 
 
-def test_answers_are_recorded(matrix: Matrix) -> None:
+def test_copier_asks_exactly_the_answers_the_harness_says(matrix: Matrix) -> None:
+    """.copier-answers.yml holds the questions copier asked: per combination, those `asked` keeps."""
+    space = choices()
     wrong = []
     for answers in product():
         answers_file = matrix.first / name_of(answers) / ".copier-answers.yml"
         recorded = yaml.safe_load(answers_file.read_text()) if answers_file.is_file() else {}
-        expected = {"project_name": "my-server", **asked(answers)}
-        if not expected.items() <= recorded.items() or ("idp" in recorded) != ("idp" in expected):
-            wrong.append(name_of(answers))
+        chosen = {name: value for name, value in recorded.items() if name in space}
+        if chosen != asked(answers) or recorded.get("project_name") != "my-server":
+            wrong.append(f"{name_of(answers)}: recorded {chosen}")
     assert not wrong, wrong[:20]
 
 
@@ -202,3 +284,36 @@ def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix
         ["git", "diff", "--exit-code", "--stat"], cwd=matrix.first, capture_output=True, text=True
     )
     assert unchanged.returncode == 0, unchanged.stdout
+
+
+# --- dead code: what a render's own answers leave unused ------------------------------------
+
+
+def test_dead_code_verdict_is_vultures_own(matrix: Matrix) -> None:
+    """Per-file scans assembled per project report what vulture run on the project reports."""
+    project = matrix.first / name_of(product()[-1])
+    assert DeadCode().findings(project) == vulture_cli(project)
+
+
+def test_renders_carry_no_code_their_answers_leave_unused(matrix: Matrix) -> None:
+    started = time.perf_counter()
+    dead_code = DeadCode()
+    where: dict[Finding, list[str]] = {}
+    for name in matrix.names:
+        for finding in dead_code.findings(matrix.first / name):
+            where.setdefault(finding, []).append(name)
+    record_timing(
+        f"vulture over {len(matrix.names)} projects ({dead_code.files_scanned} distinct Python files): "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    assert not where, "dead code (file: finding, in N renders, e.g. ...):\n" + "\n".join(
+        f"{path}: {message}, in {len(renders)} renders, e.g. {renders[0]}"
+        for (path, message), renders in sorted(where.items())
+    )
+
+
+def test_the_fast_path_is_written_for_the_locked_copier() -> None:
+    """A copier bump must bring tests/fast_copier.py along, or every render falls back to plain (~7x slower)."""
+    lock = tomllib.loads((Path(__file__).parent.parent / "uv.lock").read_text())
+    (locked,) = [package["version"] for package in lock["package"] if package["name"] == "copier"]
+    assert locked == WRITTEN_FOR, f"uv.lock has copier {locked}: check fast_copier's patches, then set WRITTEN_FOR"

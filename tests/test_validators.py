@@ -33,7 +33,7 @@ def test_bad_answer_is_refused_and_nothing_is_written(
 ) -> None:
     destination = tmp_path / "project"
     with pytest.raises(ValueError, match=rf"Validation error for question '{question}'") as error:
-        render(template, destination, {}, **{question: answer})
+        render(template, destination, {question: answer})
     assert message in str(error.value)
     assert not destination.exists() or not any(destination.iterdir())
 
@@ -44,7 +44,7 @@ def test_good_non_default_answers_are_accepted(template: Path, tmp_path: Path) -
         "author_email": "team@corp.example.org",
         "default_rate_limit": "5 per 2 minutes; 1000/day",
     }
-    project = render(template, tmp_path / "orders", {}, **answers)
+    project = render(template, tmp_path / "orders", answers)
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert recorded["project_slug"] == "orders-mcp"
     assert recorded["package"] == "orders_mcp"
@@ -64,7 +64,7 @@ def test_every_free_text_answer_can_differ_from_its_default(template: Path, tmp_
         "author_email": "finance@ledger.example.co.uk",
         "default_rate_limit": "2/second|100 per hour",
     }
-    project = render(template, tmp_path / "anything", {"transport": "http", "idp": "entra"}, **answers)
+    project = render(template, tmp_path / "anything", {"transport": "http", "idp": "entra", **answers})
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert {**answers, "transport": "http", "idp": "entra"}.items() <= recorded.items()
     pyproject = (project / "pyproject.toml").read_text()

@@ -40,7 +40,8 @@ serving the same tool, side by side in one run on one machine, and checks the ta
   JSON logging (the audit line of every call goes to a log file), `configure_tracing(settings)` when
   traced, `build_server(settings)`, `mcp.run(transport="http", ..., **http_options(settings))`.
   Always on: RS256 JWT verification in dev mode (key loaded once, no JWKS fetch), the Host/Origin
-  guard, `AccessControl` (per-tool scopes) and `CallObserver` (audit line, span attributes, metrics).
+  guard, `PrincipalResolver` (the caller, once per request), `AccessControl` (per-tool scopes) and
+  `CallAudit` (audit line, span attributes, metrics).
   - *auth only*: the `RateLimiter` instance is removed from `mcp.middleware`;
   - *+ memory limit* / *+ Redis limit*: the limiter on `memory://` (the bounded in-process store)
     or on a local `redis-server` (each Redis variant in its own database);

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .procs import BenchError
+from .variants import WORKERS
 
 COPIER = "copier>=9.4,<10"
 # The default answers plus the two that let every variant come from one render.
@@ -58,14 +59,6 @@ def sync(project: Path) -> Path:
     return python
 
 
-VERSIONS_SCRIPT = """
-import json, platform
-from importlib.metadata import version
-names = ["fastmcp", "mcp", "uvicorn", "starlette", "opentelemetry-sdk", "limits", "redis", "joserfc", "pydantic"]
-print(json.dumps({"python": platform.python_version(), **{n: version(n) for n in names}}))
-"""
-
-
 @dataclass(frozen=True)
 class Machine:
     cores: int
@@ -81,7 +74,7 @@ def machine(python: Path, redis_server: str) -> Machine:
     total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
-    versions = json.loads(_run([str(python), "-c", VERSIONS_SCRIPT], "reading package versions"))
+    versions = json.loads(_run([str(python), str(WORKERS / "package_versions.py")], "reading package versions"))
     redis = _run([redis_server, "--version"], "redis-server --version").split()
     redis_version = next((word.split("=", 1)[1] for word in redis if word.startswith("v=")), "unknown")
     return Machine(

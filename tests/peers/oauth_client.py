@@ -3,7 +3,8 @@
 What an MCP client does, step by step, with the standard library: read the 401 challenge, fetch the
 protected-resource and authorization-server metadata, register, authorize with PKCE and `resource`,
 get through every HTML page on the way (FastMCP's consent page, the provider's login and consent
-forms) like a user clicking the first "allow" button, and exchange the code.
+forms: Keycloak's, oidc-provider's) like a user who fills in the login form and clicks "allow",
+and exchange the code.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from peers.forms import forms_in
+from peers.forms import Form, forms_in
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the flow stops at this redirect
 
@@ -39,17 +40,32 @@ class Response:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+# The buttons a user clicks to let the client in: FastMCP's consent page, Keycloak's, oidc-provider's.
+APPROVE = ("approve", "allow", "accept")
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
+class _LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
+    """Browsers send Secure cookies to http://127.0.0.1 too (Keycloak marks its login-session cookies so)."""
+
+    def return_ok_secure(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        loopback = urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost")
+        return loopback or super().return_ok_secure(cookie, request)
+
+
 class Browser:
     """Cookies on, redirects followed by hand (the last one goes to the client's redirect URI)."""
 
     def __init__(self) -> None:
-        self.cookies = http.cookiejar.CookieJar()
+        self.cookies = http.cookiejar.CookieJar(_LoopbackIsSecure())
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
 
     def request(
@@ -86,14 +102,21 @@ class Tokens:
 
 @dataclass
 class McpAuthorization:
-    """One MCP client signing one user in to one MCP server."""
+    """One MCP client signing one user in to one MCP server.
+
+    `credentials` are what the user types into the login form (by default oidc-provider's dev
+    login, which takes any password); `callback` is the query the redirect URI was reached with.
+    """
 
     resource_url: str
     user: str
     scope: str
+    redirect_uri: str = REDIRECT_URI
+    credentials: dict[str, str] = field(default_factory=dict)
     browser: Browser = field(default_factory=Browser)
     trail: list[str] = field(default_factory=list)
     pages: list[Response] = field(default_factory=list)  # the HTML forms on the way (consent, login)
+    callback: dict[str, str] = field(default_factory=dict)
 
     def discover(self) -> dict[str, Any]:
         """401 challenge -> RFC 9728 metadata -> authorization server metadata."""
@@ -125,14 +148,14 @@ class McpAuthorization:
                 return metadata
         raise FlowError(f"no authorization server metadata at {candidates}")
 
-    def registration(self, metadata: dict[str, Any], redirect_uri: str = REDIRECT_URI) -> Response:
+    def registration(self, metadata: dict[str, Any], redirect_uri: str | None = None) -> Response:
         """The answer to a dynamic client registration (RFC 7591) of a public client."""
         return self.browser.request(
             "POST",
             metadata["registration_endpoint"],
             body={
                 "client_name": "peers-test",
-                "redirect_uris": [redirect_uri],
+                "redirect_uris": [redirect_uri or self.redirect_uri],
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "none",
@@ -155,7 +178,7 @@ class McpAuthorization:
         query = {
             "response_type": "code",
             "client_id": client_id,
-            "redirect_uri": REDIRECT_URI,
+            "redirect_uri": self.redirect_uri,
             "scope": self.scope,
             "state": state,
             "code_challenge": challenge,
@@ -168,8 +191,8 @@ class McpAuthorization:
             self.trail.append(f"{reply.status} {reply.url.split('?')[0]}")
             if reply.status in (301, 302, 303, 307):
                 location = urllib.parse.urljoin(reply.url, reply.headers["location"])
-                if location.startswith(REDIRECT_URI):
-                    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+                if location.startswith(self.redirect_uri):
+                    params = self.callback = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
                     if "code" not in params:
                         raise FlowError(f"authorization failed: {params}")
                     if params.get("state") != state:
@@ -184,12 +207,15 @@ class McpAuthorization:
         raise FlowError(f"too many steps: {self.trail}")
 
     def _submit(self, page: Response) -> Response:
-        form = forms_in(page.body.decode("utf-8", "replace"))[0]
+        """Fill in the page's login form, or click its approve button (else the first form's first button)."""
+        credentials = self.credentials or {"login": self.user, "password": "any"}
+        form = _form_to_submit(forms_in(page.text()), credentials)
         values = dict(form.fields)
-        if "login" in values or "password" in values:
-            values.update(login=self.user, password="any")  # the provider's dev login takes any password
+        if credentials.keys() & values.keys():
+            values.update(credentials)
         if form.buttons:
-            name, value = next((b for b in form.buttons if b[1] in ("approve", "allow")), form.buttons[0])
+            approve = (button for button in form.buttons if button[0] in APPROVE or button[1] in APPROVE)
+            name, value = next(approve, form.buttons[0])
             values[name] = value
         action = urllib.parse.urljoin(page.url, form.action or page.url)
         origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(action))
@@ -202,7 +228,7 @@ class McpAuthorization:
             form={
                 "grant_type": "authorization_code",
                 "code": code,
-                "redirect_uri": REDIRECT_URI,
+                "redirect_uri": self.redirect_uri,
                 "client_id": client_id,
                 "code_verifier": verifier,
                 "resource": self.resource_url,
@@ -218,6 +244,16 @@ class McpAuthorization:
         client_id = self.register(metadata)
         code, verifier = self.authorize(metadata, client_id)
         return self.exchange(metadata, client_id, code, verifier)
+
+
+def _form_to_submit(forms: list[Form], credentials: dict[str, str]) -> Form:
+    """The login form (it asks for a credential), else the form with an approve button, else the first."""
+    login = [form for form in forms if credentials.keys() & form.fields.keys()]
+    approve = [form for form in forms if any(name in APPROVE or value in APPROVE for name, value in form.buttons)]
+    candidates = login or approve or forms
+    if not candidates:
+        raise FlowError("a page with <form> but no form element")
+    return candidates[0]
 
 
 def challenge_parameters(response: Response) -> dict[str, str]:

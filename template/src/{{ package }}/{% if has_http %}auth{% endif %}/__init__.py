@@ -1,12 +1,18 @@
-"""The one place that turns settings into FastMCP's auth provider."""
+"""The one place that turns settings into FastMCP's auth provider.
+
+The settings load providers/ from this package for their IdP defaults: modules loaded with the
+package import none of the server's own modules (the settings only for type checking).
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from fastmcp.server.auth import AuthProvider
+if TYPE_CHECKING:
+    from fastmcp.server.auth import AuthProvider
 
-from ..settings import Settings, env_name
+    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -21,24 +27,8 @@ def build_auth(settings: Settings, scopes: list[str]) -> AuthProvider:
             settings.dev_key_file,
         )
         return dev_auth_provider(settings, scopes)
-    from .idp import idp_auth_provider
+    from .idp import idp_auth_provider, tenant_fallback_warning
 
     if warning := tenant_fallback_warning(settings):
         logger.warning("%s", warning)
     return idp_auth_provider(settings, scopes)
-
-
-def tenant_fallback_warning(settings: Settings) -> str | None:
-    """What a tenant fallback opted in to means (None without one); the start-up log and doctor say it."""
-    claim = f"tokens without a {settings.tenant_claim!r} claim"
-    if settings.tenant_fallback == "client_id":
-        return (
-            f"{env_name('tenant_fallback')}=client_id: {claim} act for the tenant named by their client id; "
-            "safe only while no one else can register clients at the identity provider (they choose the id)"
-        )
-    if settings.tenant_fallback == "fixed":
-        return (
-            f"{env_name('tenant_fallback')}=fixed: {claim} act for tenant {settings.fixed_tenant!r}; "
-            "for a single-tenant deployment only"
-        )
-    return None

@@ -1,0 +1,1 @@
+"""The project's tests: `server/` tests the server (template-owned), `tools/` tests your tools."""

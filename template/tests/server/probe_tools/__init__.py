@@ -1,0 +1,6 @@
+"""Test-only tools the server's tests serve in place of the project's own, registered the same way.
+
+One tool per piece of machinery: caller_identity (public: who the server thinks the caller is),
+tenant_records (`data:read`, reads the caller's tenant, records one argument), admin_status
+(`admin`, its own rate limit), unexpected_failure and fetch_status (public).
+"""

@@ -1,0 +1,1 @@
+"""Tests of the project's own tools, called through the server as a client calls them."""
