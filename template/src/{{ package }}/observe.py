@@ -15,7 +15,7 @@ __all__ = ["record_arguments", "recorded_arguments"]
 warnings.warn(
     f"{__name__} is deprecated and goes in 0.4.0: in your tools, import record_arguments (and caller, "
     f"rate_limit, tool, ...) from {__package__}.toolkit; a tools/__init__.py that lists TOOL_FUNCTIONS "
-    "can be emptied, since tools register themselves (docs/updating.md, 0.3.0)",
+    "can be emptied, since tools register themselves (the template's UPGRADING.md, 0.3.0)",
     DeprecationWarning,
     stacklevel=2,
 )
