@@ -1,9 +1,11 @@
-"""The MCP Inspector commands of the generated docs/clients.md work as written, with the real Inspector CLI.
+"""The client commands of the generated docs/clients.md work as written: the real MCP Inspector CLI, and
+FastMCP's own command line through the project's fastmcp.json.
 
 The default project (stdio and HTTP) is rendered and synced; the Inspector block of its docs/clients.md is run
-line by line through bash, `npx @modelcontextprotocol/inspector@2` resolved to an Inspector
+line by line through bash, `npx -y @modelcontextprotocol/inspector@2` resolved to an Inspector
 installed from npm (with Node 22, which it needs) into a cache reused across runs. The HTTP
 command runs against the project's own server, started as a subprocess on a free loopback port.
+`fastmcp inspect` reads fastmcp.json; the client entry `fastmcp install` writes is run by the Inspector.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def _install_inspector() -> Path:
     shims.mkdir(exist_ok=True)
     (shims / "node").unlink(missing_ok=True)
     (shims / "node").symlink_to(node)
-    # `npx @modelcontextprotocol/inspector@2 ARGS` as the docs write it, without a registry lookup.
+    # `npx -y @modelcontextprotocol/inspector@2 ARGS` as the docs write it, without a registry lookup.
     npx = shims / "npx"
     npx.write_text(
         "#!/usr/bin/env bash\n"
+        '[ "$1" = "-y" ] && shift\n'
         '[ "$1" = "@modelcontextprotocol/inspector@2" ] || { echo "unexpected: $*" >&2; exit 2; }\n'
         f'shift\nexec "{bin_dir / "mcp-inspector"}" "$@"\n'
     )
@@ -90,6 +93,8 @@ def test_docs_inspector_commands_list_the_tools(project: tuple[Path, dict[str, s
     port = str(free_port())
     commands = docs_inspector_commands((destination / "docs/clients.md").read_text())
     assert len(commands) == 3, commands  # stdio; TOKEN=...; HTTP
+    # Without -y, npx asks before installing, and fails where no terminal can answer.
+    assert all("npx -y @modelcontextprotocol/inspector@2 " in command for command in commands if "npx" in command)
     env = {
         **uv_env,
         "PATH": f"{shims}:{uv_env['PATH']}",
@@ -140,3 +145,72 @@ def _wait_healthy(port: str, server: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.2)
     pytest.fail("the server did not answer /healthz within 60 s")
+
+
+INSTALL_MCP_JSON = ["uv", "run", "--no-sync", "fastmcp", "install", "mcp-json", "fastmcp.json"]
+FASTMCP_QUIET = {
+    "FASTMCP_SHOW_SERVER_BANNER": "false",
+    "FASTMCP_CHECK_FOR_UPDATES": "off",
+    "MY_SERVER_LOG_LEVEL": "WARNING",
+}
+
+
+def test_fastmcp_inspect_reads_fastmcp_json(project: tuple[Path, dict[str, str]]) -> None:
+    destination, uv_env = project
+    started = time.perf_counter()
+    run = subprocess.run(
+        ["uv", "run", "--no-sync", "fastmcp", "inspect", "fastmcp.json", "--format", "fastmcp"],
+        cwd=destination,
+        env={**uv_env, **FASTMCP_QUIET},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    record_timing(f"fastmcp inspect fastmcp.json: {time.perf_counter() - started:.1f} s")
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert (report["server"]["name"], report["server"]["version"]) == ("my-server", "0.1.0")
+    # In-process, with no token: the tools anyone may call (the others are hidden from such a caller).
+    assert [tool["name"] for tool in report["tools"]] == ["whoami"]
+
+
+def test_fastmcp_install_writes_a_stdio_entry_that_serves_the_local_principal(
+    project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    destination, uv_env = project
+    run = subprocess.run(
+        [*INSTALL_MCP_JSON, "--project", ".", "--env", "MY_SERVER_STDIO_SCOPES=data:read"],
+        cwd=destination,
+        env={**uv_env, **FASTMCP_QUIET},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    entry = json.loads(run.stdout)["my-server"]
+    assert entry["command"] == "uv"
+    args = entry["args"]
+    assert args[:3] == ["run", "--project", str(destination.resolve())], args
+    assert args[-3:] == ["fastmcp", "run", f"{destination.resolve()}/fastmcp_server.py:create_server"], args
+    assert entry["env"] == {"MY_SERVER_STDIO_SCOPES": "data:read"}
+    # The entry as a client starts it: elsewhere, with its env only (no .env, no fastmcp.json deployment).
+    # Its `--with fastmcp` would resolve FastMCP from the index: the project's environment already has it.
+    extra = args.index("--with")
+    assert args[extra + 1] == "fastmcp", args
+    command = [entry["command"], *args[:extra], *args[extra + 2 :]]
+    shims = _install_inspector()
+    # `uv run` syncs the project and FastMCP imports for seconds: on a loaded machine, more than 15 s.
+    inspector = [str(shims / "npx"), "-y", "@modelcontextprotocol/inspector@2", "--cli", "--connect-timeout", "120000"]
+    flags = [flag for name, value in {**entry["env"], **FASTMCP_QUIET}.items() for flag in ("-e", f"{name}={value}")]
+    listing = subprocess.run(
+        [*inspector, *flags, "--method", "tools/list", "--", *command],
+        cwd=tmp_path,
+        env={**uv_env, "PATH": f"{shims}:{uv_env['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listing.returncode == 0, f"{listing.stdout[-3000:]}\n{listing.stderr[-3000:]}"
+    tools = json.loads(listing.stdout[listing.stdout.index("{") :])["tools"]
+    # stdio: the local principal, holding data:read (not admin), as `serve --transport stdio` gives it.
+    assert sorted(tool["name"] for tool in tools) == ["search_notes", "whoami"]

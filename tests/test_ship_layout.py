@@ -32,6 +32,9 @@ def test_every_render_ships_exactly_its_files(renders: list[Render]) -> None:
         ".github/workflows/ci.yml",
         ".github/workflows/template-update.yml",
         ".github/dependabot.yml",
+        "fastmcp.json",
+        "fastmcp_server.py",
+        ".vscode/mcp.json",
     ]
     wrong = []
     for r in renders:
@@ -44,6 +47,8 @@ def test_every_render_ships_exactly_its_files(renders: list[Render]) -> None:
             "docs/README.md": True,
             "docs/authentication.md": r.has_http,
             "docs/identity-provider.md": r.has_http,
+            "src/my_server/auth/dev_tokens.py": r.has_http,
+            "src/my_server/auth/providers/entra_proxy.py": r.has_http and r.answers["idp"] == "entra",
         }
         actual = {name: (r.path / name).is_file() for name in expected}
         if actual != expected:

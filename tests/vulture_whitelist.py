@@ -9,6 +9,9 @@ from vulture.whitelist_utils import Whitelist
 
 _ = Whitelist()
 
+# Python itself: a module's `__getattr__` (PEP 562), which imports the OAuth proxy class on first
+# use (auth/providers/).
+_.__getattr__
 # FastMCP middleware hooks (fastmcp.server.middleware.Middleware).
 _.on_call_tool
 _.on_list_tools

@@ -1,5 +1,7 @@
 """Logging: JSON lines (or plain text) on stderr, with the current trace and span ids.
 
+One stream: FastMCP's loggers (which would print through Rich) and uvicorn's (which would print plain
+lines, access lines on stdout) go through the same handler, so every line has the same format.
 Both formats carry the fields a record was logged with (`extra=`, e.g. the audit line's): JSON as
 they are, text as `key=value` pairs after the message (nested keys dotted, odd values JSON-quoted).
 """
@@ -11,14 +13,21 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Literal
 
 from opentelemetry import trace
 
 LogFormat = Literal["json", "text"]
 
-# Attributes every LogRecord has; anything else came from `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else came from `extra=` (uvicorn's `color_message`, the
+# message with terminal colour codes, is dropped too).
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, object]:
@@ -72,8 +81,37 @@ def _token(value: object) -> str:
     return text if plain else json.dumps(text)
 
 
+class AccessFields(logging.Filter):
+    """Gives uvicorn's access lines (`'%s - "%s %s HTTP/%s" %d'`) their parts as fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, _, status = record.args
+            record.__dict__.update({"client": client, "method": method, "path": path, "status": status})
+        return True
+
+
+# Loggers that configure handlers of their own; their records go to the root handler instead.
+_ROUTED = ("fastmcp", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
 def configure_logging(level: str, log_format: LogFormat) -> None:
+    import fastmcp  # noqa: F401 - importing it installs its Rich handler, undone below
+
     # stderr only: on stdio, stdout carries the MCP protocol.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(AccessFields())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in _ROUTED:
+        routed = logging.getLogger(name)
+        routed.handlers.clear()
+        routed.setLevel(logging.NOTSET)
+        routed.propagate = True
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    """A crash's traceback as one log entry, not lines of plain text."""
+    logging.getLogger(__name__).critical("uncaught %s: %s", kind.__name__, error, exc_info=(kind, error, traceback))
