@@ -27,6 +27,8 @@ ENTRY_POINT_DECORATORS = (
     "@*.custom_route",
     "@tool",
     "@*.tool",
+    "@resource",
+    "@prompt",
     "@pytest.fixture",
 )
 FINDING = re.compile(r"^(?P<path>[^:]+):\d+: (?P<message>.+?)(?: \(\d+% confidence(?:, \d+ lines?)?\))?$")

@@ -172,6 +172,34 @@ def test_fastmcp_inspect_reads_fastmcp_json(project: tuple[Path, dict[str, str]]
     assert (report["server"]["name"], report["server"]["version"]) == ("my-server", "0.1.0")
     # In-process, with no token: the tools anyone may call (the others are hidden from such a caller).
     assert [tool["name"] for tool in report["tools"]] == ["whoami"]
+    assert (report["resources"], report["templates"], report["prompts"]) == ([], [], [])
+
+
+def test_fastmcp_inspect_of_the_factory_lists_what_the_local_principal_may_use(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    """Without fastmcp.json (whose deployment serves HTTP) the factory builds the stdio server, whose
+    in-process caller is the local principal: with both scopes it sees every tool, resource and prompt."""
+    destination, uv_env = project
+    run = subprocess.run(
+        ["uv", "run", "--no-sync", "fastmcp", "inspect", "fastmcp_server.py:create_server", "--format", "fastmcp"],
+        cwd=destination,
+        env={**uv_env, **FASTMCP_QUIET, "MY_SERVER_STDIO_SCOPES": "data:read admin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert sorted(tool["name"] for tool in report["tools"]) == ["digest_notes", "search_notes", "server_info", "whoami"]
+    assert [(resource["name"], resource["uri"]) for resource in report["resources"]] == [
+        ("note_index", "notes://index")
+    ]
+    assert [(template["name"], template["uri_template"]) for template in report["templates"]] == [
+        ("note", "notes://{note_id}")
+    ]
+    assert [prompt["name"] for prompt in report["prompts"]] == ["ask_about_note"]
+    assert "Traceback" not in run.stderr, "exit is clean: telemetry flushes without a thread at interpreter exit"
 
 
 def test_fastmcp_install_writes_a_stdio_entry_that_serves_the_local_principal(

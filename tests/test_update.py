@@ -381,18 +381,20 @@ def assert_no_conflicts(project: Path) -> None:
     assert git(project, "diff", "--name-only", "--diff-filter=U") == ""
 
 
-# Run in a project's environment with the package as argument: the tools the registry serves from
-# the project's tools package (name: its own @rate_limit), the arguments each lets into its audit
-# line, and the DeprecationWarnings raised while the tools load ([file, message]).
+# Run in a project's environment with the package as argument: the tools, resources and prompts the
+# registry serves from the project's tools package (label: its own @rate_limit), the arguments each
+# lets into its audit line, and the DeprecationWarnings raised while they load ([file, message]).
 REGISTRY_PROBE = """
 import importlib, json, sys, warnings
 from fastmcp import FastMCP
 registry = importlib.import_module(sys.argv[1] + ".registry")
+components = importlib.import_module(sys.argv[1] + ".components")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    registered = registry.register_tools(FastMCP("probe"))
+    registered = registry.register_components(FastMCP("probe"))
+labels = [components.label(components.kind_of(found), found.name) for found in registered.components]
 print(json.dumps({
-    "limits": {tool.name: registered.limits.get(tool.name) for tool in registered.tools},
+    "limits": {label: registered.limits.get(label) for label in labels},
     "recorded": registered.recorded_arguments,
     "deprecations": [[w.filename, str(w.message)] for w in caught if issubclass(w.category, DeprecationWarning)],
 }))
@@ -538,6 +540,14 @@ def tools_of(project: Path, package: str) -> dict[str, bytes]:
 
 SAMPLE_LIMITS = {"whoami": None, "search_notes": None, "server_info": "10/minute"}
 SAMPLE_RECORDED = {"search_notes": ["limit"]}
+# The samples 0.3.0 adds (catalog.py, digest.py), which UPGRADING's step 2 copies with their tests.
+NEW_SAMPLE_LIMITS = {
+    "digest_notes": None,
+    "resource:note_index": None,
+    "resource:note": None,
+    "prompt:ask_about_note": None,
+}
+NEW_SAMPLE_RECORDED = {"digest_notes": ["note_ids"], "resource:note": ["note_id"], "prompt:ask_about_note": ["note_id"]}
 
 
 def test_a_0_2_0_project_updates_with_its_tools_kept_and_passes_its_suite(release_repo: Path, tmp_path: Path) -> None:
@@ -579,8 +589,8 @@ def test_a_0_2_0_project_updates_with_its_tools_kept_and_passes_its_suite(releas
         cases = [outcome for (classname, _), outcome in outcomes.items() if classname.startswith(suite)]
         assert len(cases) >= least and set(cases) == {"passed"}, (suite, cases)
     found = served(project, package)
-    assert found["limits"] == SAMPLE_LIMITS
-    assert found["recorded"] == SAMPLE_RECORDED
+    assert found["limits"] == {**SAMPLE_LIMITS, **NEW_SAMPLE_LIMITS}
+    assert found["recorded"] == {**SAMPLE_RECORDED, **NEW_SAMPLE_RECORDED}
     record_timing(f"0.2.0 project through copier update (lock, sync, tests): {time.perf_counter() - started:.1f} s")
 
 

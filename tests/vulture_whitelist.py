@@ -14,7 +14,12 @@ _ = Whitelist()
 _.__getattr__
 # FastMCP middleware hooks (fastmcp.server.middleware.Middleware).
 _.on_call_tool
+_.on_read_resource
+_.on_get_prompt
 _.on_list_tools
+_.on_list_resources
+_.on_list_resource_templates
+_.on_list_prompts
 _.on_request
 # FastMCP auth: the scopes a 401/403 challenge names; the OAuth proxy's scope hooks (Entra's, in
 # auth/providers/entra.py); the JWT verifier's key-cache lifetime, which it reads (auth/verifier.py).

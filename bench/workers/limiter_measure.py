@@ -46,7 +46,7 @@ async def measure(package: str, storage_url: str) -> tuple[float, float]:
     ratelimit: Any = importlib.import_module(f"{package}.ratelimit")
     principal: Any = importlib.import_module(f"{package}.principal")
     limiter = ratelimit.RateLimiter(
-        default=NEVER_REACHED_LIMIT, per_tool={}, storage_url=storage_url, failure_policy="closed"
+        default=NEVER_REACHED_LIMIT, per_component={}, storage_url=storage_url, failure_policy="closed"
     )
     context = SimpleNamespace(message=SimpleNamespace(name=TOOL), fastmcp_context=None)
     # What PrincipalResolver sets for a request; the limiter keys by its tenant.

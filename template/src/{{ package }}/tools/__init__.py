@@ -1,4 +1,5 @@
-"""The server's tools: every function marked with `@tool` in a module of this package is served.
+"""The server's tools, resources and prompts: every function marked with `@tool`, `@resource` or
+`@prompt` in a module of this package is served.
 
-Add a tool by adding a module here; import what it needs from the toolkit module.
+Add one by adding a module here; import what it needs from the toolkit module.
 """
