@@ -130,7 +130,7 @@ def test_docs_inspector_commands_list_the_tools(project: tuple[Path, dict[str, s
     listings = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(listings) == 2, run.stdout
     for listing in listings:  # both carry data:read: the public and the data:read tool, not admin
-        assert sorted(tool["name"] for tool in listing["tools"]) == ["search_notes", "whoami"]
+        assert sorted(tool["name"] for tool in listing["tools"]) == ["digest_notes", "search_notes", "whoami"]
 
 
 def _wait_healthy(port: str, server: subprocess.Popen[bytes]) -> None:
@@ -241,4 +241,4 @@ def test_fastmcp_install_writes_a_stdio_entry_that_serves_the_local_principal(
     assert listing.returncode == 0, f"{listing.stdout[-3000:]}\n{listing.stderr[-3000:]}"
     tools = json.loads(listing.stdout[listing.stdout.index("{") :])["tools"]
     # stdio: the local principal, holding data:read (not admin), as `serve --transport stdio` gives it.
-    assert sorted(tool["name"] for tool in tools) == ["search_notes", "whoami"]
+    assert sorted(tool["name"] for tool in tools) == ["digest_notes", "search_notes", "whoami"]

@@ -367,7 +367,7 @@ def test_client_credentials_token_sees_and_calls_what_its_scopes_allow(stack: St
     assert set(claims(token)["scope"].split()) == {"data:read"}
 
     answer = stack.mcp(token, ("search_notes", {"query": "rate limits"}), ("server_info", {}), ("whoami", {}))
-    assert answer["tools"] == ["search_notes", "whoami"]
+    assert answer["tools"] == ["digest_notes", "search_notes", "whoami"]
     calls = answer["calls"]
     assert not calls["search_notes"]["is_error"], calls["search_notes"]
     assert "Rate limits" in calls["search_notes"]["text"]
@@ -397,7 +397,7 @@ def test_authorization_code_with_pkce_through_anonymous_dcr(stack: Stack, alice:
     assert claims(token)["azp"] == alice.client_id
 
     answer = stack.mcp(token, ("search_notes", {"query": "on-call"}), ("server_info", {}))
-    assert answer["tools"] == ["search_notes", "server_info", "whoami"]
+    assert answer["tools"] == ["digest_notes", "search_notes", "server_info", "whoami"]
     assert not answer["calls"]["search_notes"]["is_error"], answer["calls"]["search_notes"]
     info = answer["calls"]["server_info"]
     assert not info["is_error"], info

@@ -13,7 +13,7 @@ no template-update workflow), and `v0.1.0`, the working tree itself. Projects re
 - a security fix in the tested dependency set: `v0.0.1` pins an older pygments, and after
   `copier update` and `uv lock` the project resolves the fixed one, keeps its edits and passes
   its tests;
-- a project that made the tools its own (the three samples and their tests deleted; two tools of
+- a project that made the tools its own (the samples and their tests deleted; two tools of
   its own, written against the toolkit with tests written as docs/tools.md shows, from
   tests/update_fixtures/; README rewritten): the update merges with no conflict and changes only
   what the template changed, the user's files stay byte for byte, the samples stay deleted, and
@@ -331,15 +331,19 @@ USER_FILES = {  # path in the project: fixture
     "README.md": "our_readme.md",
 }
 USER_TOOLS = {"stock_level": "3/minute", "forecast": None}  # name: its own @rate_limit
-SAMPLES = [
-    "src/{package}/tools/public.py",
-    "src/{package}/tools/data.py",
-    "src/{package}/tools/admin.py",
-    "tests/tools/test_public.py",
-    "tests/tools/test_data.py",
-    "tests/tools/test_admin.py",
+SAMPLE_MODULES = ["public", "data", "admin", "catalog", "digest"]
+SAMPLES = [f"src/{{package}}/tools/{module}.py" for module in SAMPLE_MODULES] + [
+    f"tests/tools/test_{module}.py" for module in SAMPLE_MODULES
 ]
-SAMPLE_TOOLS = {"whoami", "search_notes", "server_info"}
+SAMPLE_COMPONENTS = {  # labels, as REGISTRY_PROBE reports them
+    "whoami",
+    "search_notes",
+    "server_info",
+    "digest_notes",
+    "resource:note_index",
+    "resource:note",
+    "prompt:ask_about_note",
+}
 CONFLICT_MARKER = re.compile(rb"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)
 OWN_TOOLS_ANSWERS = [{}, {"transport": "http", "rate_limit_storage": "redis"}]
 
@@ -464,7 +468,7 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
         classname for classname, _ in expected
     }
     registered = served(project, package)["limits"]
-    assert registered == USER_TOOLS and not SAMPLE_TOOLS & registered.keys()
+    assert registered == USER_TOOLS and not SAMPLE_COMPONENTS & registered.keys()
     assert {path: (project / path).read_bytes() for path in mine} == mine
     label = "-".join(answers.values()) or "defaults"
     record_timing(f"own tools through copier update ({label}; sync, tests): {time.perf_counter() - started:.1f} s")
@@ -576,7 +580,7 @@ def test_a_0_2_0_project_updates_with_its_tools_kept_and_passes_its_suite(releas
     # UPGRADING's step 2: the samples' tests, copied from a fresh 0.3.0 render as it says, test the
     # 0.2.0 samples.
     fresh_copy = re.fullmatch(
-        r"`(uvx copier copy [^`]*) && (cp [^`]*)`\.", upgrading_command("0.3.0", "`uvx copier copy")
+        r"`(uvx copier copy [^`]*?) && (cp [^`]*)`\.", upgrading_command("0.3.0", "`uvx copier copy")
     )
     assert fresh_copy and f"--defaults --vcs-ref={V0_3_0} " in fresh_copy[1] and fresh_copy[1].endswith(" /tmp/fresh")
     fresh = copy_project(release_repo, tmp_path / "fresh", {}, V0_3_0)
