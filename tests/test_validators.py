@@ -107,7 +107,8 @@ def test_good_non_default_answers_are_accepted(template: Path, tmp_path: Path) -
     assert recorded["package"] == "orders_mcp"
     assert (project / "src" / "orders_mcp" / "server.py").is_file()
     assert (
-        'default_rate_limit: str = "5 per 2 minutes; 1000/day"' in (project / "src/orders_mcp/settings.py").read_text()
+        'default_rate_limit: str = Field(default="5 per 2 minutes; 1000/day"'
+        in (project / "src/orders_mcp/settings.py").read_text()
     )
 
 
