@@ -246,9 +246,11 @@ def _in_batches(command: list[str], files: list[Path], cwd: Path) -> subprocess.
 
 def test_ruff_check_and_format_are_clean(matrix: Matrix, checked_files: list[Path]) -> None:
     python_files = [path for path in checked_files if path.suffix in (".py", ".pyi")]
+    # What the generated CI's `ruff format --check .` formats: Python, and the Python blocks of Markdown.
+    formatted_files = [*python_files, *(path for path in checked_files if path.suffix == ".md")]
     started = time.perf_counter()
     check = _in_batches(["ruff", "check", "--no-cache", "--force-exclude"], python_files, matrix.first)
-    fmt = _in_batches(["ruff", "format", "--check", "--no-cache", "--force-exclude"], python_files, matrix.first)
+    fmt = _in_batches(["ruff", "format", "--check", "--no-cache", "--force-exclude"], formatted_files, matrix.first)
     record_timing(
         f"ruff over {len(matrix.names)} projects ({len(python_files)} distinct Python files): "
         f"{time.perf_counter() - started:.1f} s"
