@@ -4,12 +4,14 @@
 # ///
 """What the generated server's production stack costs over bare FastMCP: latency, throughput, start, memory.
 
-Usage: ./bench/run [--with-matrix] [--calls N] [--cold-starts K] [--profile auto|always|never] [--no-write]
+Usage: ./bench/run [--quick] [--with-matrix] [--calls N] [--cold-starts K] [--profile auto|always|never] [--no-write]
 
 Renders the template once (default answers + trace_backend=otlp + rate_limit_storage=redis), starts
-Redis and an OTLP/HTTP receiver on 127.0.0.1, then for bare FastMCP and five builds of the generated
-server measures cold start, tool-call latency and throughput at concurrency 1, 8 and 32 and RSS over
-10,000 calls; prints the tables and rewrites the results block of docs/benchmarks.md.
+Redis and an OTLP/HTTP receiver on 127.0.0.1, then for bare FastMCP, the stack a user would build by
+hand from FastMCP's documentation and five builds of the generated server measures cold start,
+tool-call latency and throughput at concurrency 1, 8 and 32 and RSS over 10,000 calls; prints the
+tables and rewrites the results block of docs/benchmarks.md. `--quick` measures bare, the reference
+and the full stack at c=1 and c=8 in about two minutes and only prints.
 """
 
 from __future__ import annotations
@@ -28,15 +30,35 @@ from benchlib import doc, profiling, project
 from benchlib.measure import Bench, Plan, receiver_stats, redis_ping
 from benchlib.procs import BenchError, Children, busy_cores, free_port, wait_for_idle, wait_until
 from benchlib.report import Report, targets
-from benchlib.variants import BARE, FULL, SCOPES, TENANT, VARIANTS, WORKERS, Shared, base_env, settings_env
+from benchlib.variants import (
+    BARE,
+    FULL,
+    QUICK_VARIANTS,
+    SCOPES,
+    TENANT,
+    VARIANTS,
+    WORKERS,
+    Shared,
+    base_env,
+    settings_env,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MATRIX_RECORD = Path(__file__).resolve().parent / "matrix-time.json"
 BUSY_WARNING_CORES = 0.3
+# --quick: calls per level, rounds, calls per server before the last RSS reading, cold starts, renders.
+# Three rounds of 200 calls alternate the servers as the full run's two rounds of 1,000 do.
+QUICK_PLAN = (600, 3, 2000, 3, 1)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="bare, the hand-built reference and the full stack at c=1 and c=8, fewer calls, no profile; prints "
+        "only, for measuring a change before it lands (about 2 minutes; the full run is the published one)",
+    )
     parser.add_argument(
         "--with-matrix",
         action="store_true",
@@ -75,7 +97,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "ahead of other work on a shared machine (0)",
     )
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs, profiles, the render)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.rounds, args.total_calls, args.cold_starts, args.renders = QUICK_PLAN
+        args.no_write = True
+        if args.profile == "auto":
+            args.profile = "never"
+    return args
 
 
 def say(message: str) -> None:
@@ -119,7 +147,7 @@ def _receiver_up(port: int) -> bool:
 
 
 def mint_token(shared: Shared) -> str:
-    env = {**base_env(shared, dict(os.environ)), **settings_env(shared, VARIANTS[1])}
+    env = {**base_env(shared, dict(os.environ)), **settings_env(shared, FULL)}
     argv = [str(shared.python), str(WORKERS / "mint_token.py"), shared.package, TENANT, *SCOPES]
     result = subprocess.run(argv, env=env, cwd=shared.workdir, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -130,6 +158,9 @@ def mint_token(shared: Shared) -> str:
 def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
     started = time.perf_counter()
     plan = Plan(calls=args.calls, rounds=args.rounds, cold_starts=args.cold_starts, total_calls=args.total_calls)
+    variants = VARIANTS
+    if args.quick:
+        plan.concurrency, plan.warmup_calls, variants = (1, 8), 200, QUICK_VARIANTS
     redis = redis_server()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     busy = busy_cores()
@@ -152,14 +183,14 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
         shared = Shared(python, project.PACKAGE, env_prefix, workdir, redis_port, receiver_port)
         bench = Bench(children, shared, mint_token(shared), dict(os.environ))
         bench.helpers = helper_pids
-        cold: dict[str, list[float]] = {variant.key: [] for variant in VARIANTS}
+        cold: dict[str, list[float]] = {variant.key: [] for variant in variants}
         for round_ in range(plan.cold_starts):  # round-robin, so drift hits every variant alike
             say(f"cold starts, round {round_ + 1}/{plan.cold_starts}")
-            for variant in VARIANTS:
+            for variant in variants:
                 cold[variant.key].append(bench.cold_start(variant))
         say("starting one server per variant; load schedule (servers interleaved)")
-        bench.start_all(VARIANTS)
-        results = bench.measure(VARIANTS, plan)
+        bench.start_all(variants)
+        results = bench.measure(variants, plan)
         for key, result in results.items():
             result.cold_starts = cold[key]
         rows, growth = targets(results, plan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
@@ -91,6 +92,7 @@ class Bench:
         self.children = children
         self.shared = shared
         self.token = token
+        self.claims = token_claims(token)
         self.env = base_env(shared, environ)
         self.helpers: list[int] = []  # PIDs of Redis and the receiver: their CPU is the bench's own
         self.servers: dict[str, Server] = {}
@@ -102,14 +104,14 @@ class Bench:
         return self.shared.workdir / "logs" / f"{name}.log"
 
     def token_for(self, variant: Variant) -> str | None:
-        return self.token if variant.generated else None
+        return self.token if variant.authenticated else None
 
     def start(self, variant: Variant) -> Server:
         self._starts += 1
         port = free_port()
         log = self.log(f"{variant.key}-{self._starts}")
         env = {**self.env, **(settings_env(self.shared, variant) if variant.generated else {})}
-        argv = server_command(self.shared, variant, port)
+        argv = server_command(self.shared, variant, port, self.claims)
         started = time.perf_counter()
         proc = self.children.start(variant.key, argv, log=log, env=env, cwd=self.shared.workdir)
         url = f"http://127.0.0.1:{port}/mcp"
@@ -126,10 +128,10 @@ class Bench:
         return server.cold_start_s
 
     def start_all(self, variants: tuple[Variant, ...]) -> None:
-        """One long-lived server per variant (idle ones cost no CPU); generated ones must refuse anonymous calls."""
+        """One long-lived server per variant (idle ones cost no CPU); authenticated ones must refuse anonymous calls."""
         for variant in variants:
             server = self.servers[variant.key] = self.start(variant)
-            if variant.generated:
+            if variant.authenticated:
                 status, _ = post_tools_list(server.url, None)
                 if status != 401:
                     raise BenchError(f"{variant.label}: tools/list without a token answered {status}, expected 401")
@@ -181,7 +183,7 @@ class Bench:
             outcome = outcomes[variant.key] = VariantResult(variant)
             outcome.phases = {int(p["concurrency"]): p for name, p in measured["phases"].items()}
             outcome.rss = [(int(at), int(kib)) for at, kib in measured["rss"]]
-            if variant.generated:
+            if variant.authenticated:
                 outcome.checks.append("tools/list without a token: 401")
             if variant.needs_redis:
                 keys = redis_dbsize(self.shared.redis_port, variant.redis_db)
@@ -212,6 +214,13 @@ class Bench:
         finally:
             profiling.finish(self.children, spy, output, log)
         return profiling.Profile.load(variant.label, output, calls, self.shared.package)
+
+
+def token_claims(token: str) -> dict[str, str]:
+    """The dev token's payload, unverified: the reference server is told its issuer and audience."""
+    payload = token.split(".")[1]
+    claims: dict[str, str] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
 
 
 def receiver_stats(port: int) -> dict[str, int]:

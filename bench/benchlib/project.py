@@ -50,13 +50,27 @@ def render_times(template: Path, scratch: Path, count: int) -> list[float]:
     return times
 
 
+# What the hand-built reference server uses and the generated project does not: OpenTelemetry's
+# ASGI middleware (FastMCP's documented way to continue an HTTP `traceparent`), at the release of the
+# project's OpenTelemetry SDK.
+REFERENCE_EXTRAS = ("opentelemetry-instrumentation-asgi",)
+
+
 def sync(project: Path) -> Path:
-    """Install the project's locked-or-resolved dependencies; its interpreter."""
+    """Install the project's locked-or-resolved dependencies, and the reference server's extras; its interpreter."""
     _run(["uv", "sync", "--quiet"], "uv sync of the rendered project", cwd=project)
     python = project / ".venv" / "bin" / "python"
     if not python.exists():
         raise BenchError(f"uv sync left no interpreter at {python}")
+    instrumentation = _installed_version(python, "opentelemetry-instrumentation")
+    extras = [f"{name}=={instrumentation}" for name in REFERENCE_EXTRAS]
+    _run(["uv", "pip", "install", "--quiet", "--python", str(python), *extras], "the reference's extras", cwd=project)
     return python
+
+
+def _installed_version(python: Path, distribution: str) -> str:
+    code = f"from importlib.metadata import version; print(version({distribution!r}))"
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 @dataclass(frozen=True)

@@ -18,20 +18,42 @@ NEVER_REACHED_LIMIT = "100000000/hour"
 class Variant:
     key: str
     label: str
-    generated: bool = True
+    server: str = "generated"  # bare | reference (hand-built from FastMCP's docs) | generated
     limiter: str = "off"  # off | memory | redis
     tracing: bool = False
     redis_db: int = 0  # each Redis variant counts in its own database
+
+    @property
+    def generated(self) -> bool:
+        return self.server == "generated"
+
+    @property
+    def authenticated(self) -> bool:
+        """Sends the dev token and must refuse a call without one."""
+        return self.server != "bare"
 
     @property
     def needs_redis(self) -> bool:
         return self.limiter == "redis"
 
 
-BARE = Variant("bare", "bare FastMCP", generated=False)
+BARE = Variant("bare", "bare FastMCP", server="bare")
+# What a user would build by hand from FastMCP's documentation: JWTVerifier + RemoteAuthProvider,
+# FastMCP's RateLimitingMiddleware, the OTel SDK (batch processor, OTLP/HTTP) and the ASGI middleware
+# that continues an HTTP `traceparent` (bench/workers/reference_server.py).
+REFERENCE = Variant(
+    "reference",
+    "hand-built reference (JWTVerifier + RateLimitingMiddleware + OTel SDK)",
+    server="reference",
+    limiter="memory",
+    tracing=True,
+)
 FULL = Variant("full", "full stack (auth + Redis limit + tracing)", limiter="redis", tracing=True, redis_db=2)
+# `./bench/run --quick`: the three the targets compare.
+QUICK_VARIANTS: tuple[Variant, ...] = (BARE, REFERENCE, FULL)
 VARIANTS: tuple[Variant, ...] = (
     BARE,
+    REFERENCE,
     Variant("auth", "auth only"),
     Variant("auth_memory", "auth + memory limit", limiter="memory"),
     Variant("auth_redis", "auth + Redis limit", limiter="redis", redis_db=1),
@@ -50,6 +72,11 @@ class Shared:
     workdir: Path
     redis_port: int
     receiver_port: int
+
+    @property
+    def dev_key_file(self) -> Path:
+        """The dev signing key: made by the first token, read by every authenticated server."""
+        return self.workdir / "dev-signing-key.pem"
 
 
 def base_env(shared: Shared, environ: dict[str, str]) -> dict[str, str]:
@@ -75,7 +102,7 @@ def settings_env(shared: Shared, variant: Variant) -> dict[str, str]:
         f"{p}AUTH_MODE": "dev",
         # A port-less public URL: one token (iss/aud) serves every server start on any free port.
         f"{p}PUBLIC_URL": "http://127.0.0.1",
-        f"{p}DEV_KEY_FILE": str(shared.workdir / "dev-signing-key.pem"),
+        f"{p}DEV_KEY_FILE": str(shared.dev_key_file),
         f"{p}LOG_LEVEL": "INFO",
         f"{p}LOG_FORMAT": "json",
         f"{p}DEFAULT_RATE_LIMIT": NEVER_REACHED_LIMIT,
@@ -89,9 +116,14 @@ def settings_env(shared: Shared, variant: Variant) -> dict[str, str]:
     return env
 
 
-def server_command(shared: Shared, variant: Variant, port: int) -> list[str]:
-    if not variant.generated:
+def server_command(shared: Shared, variant: Variant, port: int, claims: dict[str, str]) -> list[str]:
+    """The server's argv; `claims` are the dev token's issuer and audience, which the reference checks."""
+    if variant.server == "bare":
         return [str(shared.python), str(WORKERS / "bare_server.py"), str(port)]
+    if variant.server == "reference":
+        endpoint = f"http://127.0.0.1:{shared.receiver_port}"
+        script = str(WORKERS / "reference_server.py")
+        return [str(shared.python), script, str(port), str(shared.dev_key_file), claims["iss"], claims["aud"], endpoint]
     return [
         str(shared.python),
         str(WORKERS / "variant_server.py"),

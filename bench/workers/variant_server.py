@@ -5,7 +5,7 @@ Run by the bench with the rendered project's Python:
 Settings come from the environment (<PACKAGE>_*, OTEL_*) as in production; this does what
 `<project> serve` does (logging, tracing, build_server, mcp.run) with two switches:
 --limiter off removes the RateLimiter instance from `mcp.middleware`; --tracing off skips
-`configure_tracing` and the ASGI OpenTelemetry middleware (as a trace_backend=none render would).
+`configure_tracing` and the trace-context ASGI middleware (as a trace_backend=none render would).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def main() -> None:
     if args.limiter == "off":
         mcp.middleware[:] = [m for m in mcp.middleware if not isinstance(m, ratelimit.RateLimiter)]
     options = server.http_options(settings)
-    if args.tracing == "off":
-        options.pop("middleware", None)
+    if args.tracing == "off":  # the trace-context middleware goes too; the step-up challenge stays
+        options["middleware"] = [m for m in options["middleware"] if m.cls.__name__ != "TraceContext"]
     mcp.run(transport="http", show_banner=False, host="127.0.0.1", port=args.port, **options)
 
 
