@@ -15,7 +15,7 @@ from typing import Any
 from . import profiling
 from .probe import post_tools_list, wait_ready
 from .procs import BenchError, Children, free_port, tail
-from .variants import WORKERS, Shared, Variant, base_env, server_command, settings_env
+from .variants import WORKERS, Shared, Variant, base_env, server_command, service_name, settings_env
 
 TOOL = "search_notes"
 ARGUMENTS = {"query": "rate", "limit": 5}
@@ -97,7 +97,6 @@ class Bench:
         self.helpers: list[int] = []  # PIDs of Redis and the receiver: their CPU is the bench's own
         self.servers: dict[str, Server] = {}
         self._starts = 0
-        self._spans_before = 0
         self.calls: dict[str, int] = {}  # tool calls served, per variant
 
     def log(self, name: str) -> Path:
@@ -175,7 +174,6 @@ class Bench:
 
     def measure(self, variants: tuple[Variant, ...], plan: Plan) -> dict[str, VariantResult]:
         """The whole load schedule against the running servers, in one load-generator process."""
-        self._spans_before = receiver_stats(self.shared.receiver_port)["spans"]
         result = self.run_loadgen(variants, plan.schedule([v.key for v in variants]), "load")
         outcomes = {}
         for variant in variants:
@@ -193,14 +191,18 @@ class Bench:
         return outcomes
 
     def check_spans(self, outcomes: dict[str, VariantResult]) -> None:
-        """After the servers stopped (their exporters flushed): at least one span arrived per traced call."""
-        spans = receiver_stats(self.shared.receiver_port)["spans"] - self._spans_before
-        traced = [r for r in outcomes.values() if r.variant.tracing]
-        calls = sum(self.calls[r.variant.key] for r in traced)
-        if spans < calls:
-            raise BenchError(f"the OTLP receiver got {spans:,} spans for {calls:,} traced tool calls")
-        for result in traced:
-            result.checks.append(f"{spans / calls:.1f} spans per call received by the OTLP receiver")
+        """After the servers stopped (their exporters flushed): each traced server's spans per call, at
+        least one where every call is traced, about the sampled share otherwise."""
+        by_service = receiver_stats(self.shared.receiver_port)["spans_by_service"]
+        for result in (r for r in outcomes.values() if r.variant.tracing):
+            variant = result.variant
+            spans, calls = by_service.get(service_name(variant), 0), self.calls[variant.key]
+            per_call = spans / calls
+            if variant.sampling == 1 and per_call < 1:
+                raise BenchError(f"{variant.label}: the OTLP receiver got {spans:,} spans for {calls:,} tool calls")
+            if variant.sampling < 1 and not 0 < per_call < 3 * variant.sampling:
+                raise BenchError(f"{variant.label}: {per_call:.3f} spans per call, {variant.sampling:.0%} sampled")
+            result.checks.append(f"{per_call:.2f} spans per call received by the OTLP receiver")
 
     def profile(self, variant: Variant, calls: int, py_spy: str) -> profiling.Profile:
         """py-spy over `calls` tool calls at concurrency 8 against the running server."""
@@ -223,10 +225,10 @@ def token_claims(token: str) -> dict[str, str]:
     return claims
 
 
-def receiver_stats(port: int) -> dict[str, int]:
+def receiver_stats(port: int) -> dict[str, Any]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
-        stats: dict[str, int] = json.loads(response.read())
+        stats: dict[str, Any] = json.loads(response.read())
     return stats
 
 

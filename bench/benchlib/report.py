@@ -154,6 +154,27 @@ def target_table(rows: list[Target], growth: Growth, plan: Plan) -> list[str]:
     return lines
 
 
+def sampling_table(results: dict[str, VariantResult]) -> list[str]:
+    """What tracing costs the full stack at each sampling rate, against the same stack untraced."""
+    untraced = results.get("auth_redis")
+    sampled = [r for r in results.values() if r.variant.limiter == "redis" and r.variant.tracing]
+    if untraced is None or len(sampled) < 2:
+        return []
+    base_cpu = float(untraced.phases[8]["server_cpu_ms_per_call"])
+    lines = [
+        "| calls traced | c=8 p50 ms | c=8 calls/s | server CPU ms/call, c=8 | tracing's CPU ms/call |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for result in [untraced, *sorted(sampled, key=lambda r: r.variant.sampling)]:
+        phase = result.phases[8]
+        share = f"{result.variant.sampling:.0%}" if result.variant.tracing else "none"
+        cpu = float(phase["server_cpu_ms_per_call"])
+        lines.append(
+            f"| {share} | {phase['p50_ms']:.2f} | {phase['throughput']:.0f} | {cpu:.2f} | {cpu - base_cpu:+.2f} |"
+        )
+    return lines
+
+
 def matrix_line(matrix: MatrixTime) -> str:
     """The render-and-test matrix's wall time, where it comes from, and the target when there is a figure."""
     line = f"Template render-and-test matrix (`{' '.join(MATRIX_COMMAND)}`): "
@@ -238,6 +259,15 @@ class Report:
             "",
             *target_table(rows, growth, self.plan),
             "",
+        ]
+        sampling = sampling_table(self.results)
+        if sampling:
+            lines += [
+                "Tracing's cost by sampling rate (auth + Redis limit, traced with `parentbased_traceidratio`):",
+                "",
+            ]
+            lines += [*sampling, ""]
+        lines += [
             f"Render time of one project (copier, median of {len(self.render_seconds)}): "
             f"{statistics.median(self.render_seconds):.1f} s "
             f"({', '.join(f'{s:.1f}' for s in self.render_seconds)}).",

@@ -21,6 +21,7 @@ class Variant:
     server: str = "generated"  # bare | reference (hand-built from FastMCP's docs) | generated
     limiter: str = "off"  # off | memory | redis
     tracing: bool = False
+    sampling: float = 1.0  # the share of calls traced (OTEL_TRACES_SAMPLER_ARG) when below 1
     redis_db: int = 0  # each Redis variant counts in its own database
 
     @property
@@ -59,6 +60,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("auth_redis", "auth + Redis limit", limiter="redis", redis_db=1),
     Variant("auth_tracing", "auth + tracing (OTLP)", tracing=True),
     FULL,
+    # What tracing costs at the sampling rates production uses (the Kubernetes ConfigMap sets 10%).
+    Variant("full_10", "full stack, 10% of calls traced", limiter="redis", tracing=True, sampling=0.1, redis_db=3),
+    Variant("full_1", "full stack, 1% of calls traced", limiter="redis", tracing=True, sampling=0.01, redis_db=4),
 )
 
 
@@ -112,8 +116,16 @@ def settings_env(shared: Shared, variant: Variant) -> dict[str, str]:
         env[f"{p}RATE_LIMIT_STORAGE_URL"] = f"redis://127.0.0.1:{shared.redis_port}/{variant.redis_db}"
     if variant.tracing:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{shared.receiver_port}"
-        env["OTEL_SERVICE_NAME"] = "bench-server"
+        env["OTEL_SERVICE_NAME"] = service_name(variant)
+    if variant.sampling < 1:
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = str(variant.sampling)
     return env
+
+
+def service_name(variant: Variant) -> str:
+    """Each traced server's `service.name`: the receiver counts its spans apart from the others'."""
+    return f"bench-{variant.key}"
 
 
 def server_command(shared: Shared, variant: Variant, port: int, claims: dict[str, str]) -> list[str]:
@@ -123,7 +135,8 @@ def server_command(shared: Shared, variant: Variant, port: int, claims: dict[str
     if variant.server == "reference":
         endpoint = f"http://127.0.0.1:{shared.receiver_port}"
         script = str(WORKERS / "reference_server.py")
-        return [str(shared.python), script, str(port), str(shared.dev_key_file), claims["iss"], claims["aud"], endpoint]
+        key, service = str(shared.dev_key_file), service_name(variant)
+        return [str(shared.python), script, str(port), key, claims["iss"], claims["aud"], endpoint, service]
     return [
         str(shared.python),
         str(WORKERS / "variant_server.py"),

@@ -1,7 +1,7 @@
 """The stack a user would build by hand from FastMCP's documentation, serving bare_server's tool.
 
 Run by the bench with the rendered project's Python:
-    python reference_server.py PORT KEY_PEM ISSUER AUDIENCE OTLP_ENDPOINT
+    python reference_server.py PORT KEY_PEM ISSUER AUDIENCE OTLP_ENDPOINT SERVICE_NAME
 - auth: FastMCP's `JWTVerifier` (RS256, the bench's dev key) behind `RemoteAuthProvider` (RFC 9728);
 - limits: FastMCP's `RateLimitingMiddleware`, one in-memory token bucket per tenant claim, never
   exhausted (the bench measures its cost, not its refusals);
@@ -39,8 +39,8 @@ def tenant_of(_: MiddlewareContext) -> str:
     return str(token.claims.get("tenant", token.client_id)) if token else "anonymous"
 
 
-def main(port: int, key_file: Path, issuer: str, audience: str, otlp_endpoint: str) -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": "reference-server"}))
+def main(port: int, key_file: Path, issuer: str, audience: str, otlp_endpoint: str, service: str) -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint}/v1/traces")))
     trace.set_tracer_provider(provider)
 
@@ -66,4 +66,4 @@ def main(port: int, key_file: Path, issuer: str, audience: str, otlp_endpoint: s
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    main(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
