@@ -1,4 +1,4 @@
-"""A small covering set: every pair of asked answer values appears together in some combination."""
+"""A small covering set: every pair of asked answer values, of questions that meet, appears in some combination."""
 
 from __future__ import annotations
 
@@ -9,23 +9,30 @@ Combo = dict[str, str]
 Pair = tuple[tuple[str, str], tuple[str, str]]
 
 
-def _pairs(combo: Mapping[str, str]) -> set[Pair]:
-    return set(itertools.combinations(sorted(combo.items()), 2))
+def _every_pair(first: str, second: str) -> bool:
+    return True
+
+
+def pairs_of(combo: Mapping[str, str], meet: Callable[[str, str], bool] = _every_pair) -> set[Pair]:
+    """The value pairs of `combo`, of the questions that `meet` (names in sorted order)."""
+    return {pair for pair in itertools.combinations(sorted(combo.items()), 2) if meet(pair[0][0], pair[1][0])}
 
 
 def all_pairs(
     choices: Mapping[str, Sequence[str]],
     possible: Callable[[Mapping[str, str]], bool],
     asked: Callable[[Mapping[str, str]], Mapping[str, str]] = dict,
+    meet: Callable[[str, str], bool] = _every_pair,
 ) -> list[Combo]:
     """Greedy: repeatedly take the possible combination that covers most uncovered pairs.
 
     `asked(combo)` is the part of a combination that its render actually asks (a question
-    skipped by `when` covers no pair). Deterministic: ties go to the first combination in
-    product order; the candidate pool is the whole product (under a thousand here).
+    skipped by `when` covers no pair); `meet(a, b)` says whether questions a and b (sorted) need
+    their pairs covered at all. Deterministic: ties go to the first combination in product
+    order; the candidate pool is the whole product (under a thousand here).
     """
     candidates = [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
-    pools = [(combo, _pairs(asked(combo))) for combo in candidates if possible(combo)]
+    pools = [(combo, pairs_of(asked(combo), meet)) for combo in candidates if possible(combo)]
     uncovered = set().union(*(pairs for _, pairs in pools))
     chosen: list[Combo] = []
     while uncovered:

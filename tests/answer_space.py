@@ -146,6 +146,29 @@ class AnswerSpace:
         return [combo for combo in combos if self.is_possible(combo)]
 
 
+# Questions whose answers meet in the generated code or its tests, so that the generated suites run
+# every pair of their values together (tests/test_generated.py). The transport meets everything:
+# it decides which modules a project has (stdio renders have no IdP, no HTTP) and how each is served.
+# The trace backend meets the Python version and the rate-limit store (doctor, compose, fault tests
+# probe both at once); the licence only writes text, so it pairs with the Python version alone. The
+# IdP never meets the trace backend or the store: one module each, joined only by the transport.
+# Every combination of every answer is still rendered and checked statically (tests/test_render_matrix.py).
+MEETING: frozenset[frozenset[str]] = frozenset(
+    {
+        *(frozenset({"transport", other}) for other in ("license", "python_version", "idp", "trace_backend")),
+        frozenset({"transport", "rate_limit_storage"}),
+        frozenset({"python_version", "trace_backend"}),
+        frozenset({"trace_backend", "rate_limit_storage"}),
+        frozenset({"license", "python_version"}),
+    }
+)
+
+
+def meet(first: str, second: str) -> bool:
+    """Whether the generated suites must run each pair of values of these two questions together."""
+    return frozenset({first, second}) in MEETING
+
+
 @functools.cache
 def template_space() -> AnswerSpace:
     """The answer space of this template's copier.yml."""

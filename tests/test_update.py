@@ -268,7 +268,8 @@ def test_a_security_fix_in_the_tested_set_arrives_with_the_update(template_repo:
     audited = uv(project, "export", "--locked", "--all-groups", "--no-emit-project", "--format", "requirements-txt")
     assert f"{FIXED_PACKAGE}=={FIXED}" in audited and VULNERABLE not in audited, "pip-audit reads the new lock"
     uv(project, "sync", "--locked", "--quiet")
-    uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider")
+    # The user's tests on the new set (the template's own tests run on it in every generated project).
+    uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "tests/tools")
     record_timing(f"security fix through copier update (lock, sync, tests): {time.perf_counter() - started:.1f} s")
 
 
@@ -456,10 +457,11 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     assert after["_commit"] == NEW
     assert {k: v for k, v in after.items() if k != "_commit"} == {k: v for k, v in before.items() if k != "_commit"}
 
-    # The project's own suite passes, the user's tests among them, and the server has the user's tools.
+    # The user's tests pass and the server has the user's tools. The template's tests (tests/server,
+    # probe tools only) are a fresh copy's, as status_paths showed: they run in test_generated.py.
     report = tmp_path / "junit.xml"
     uv(project, "sync", "--quiet")
-    uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}")
+    uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "tests/tools")
     outcomes = junit_outcomes(report)
     expected = user_test_names(package)
     assert len(expected) >= 8
