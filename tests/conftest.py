@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -14,11 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from allpairs import all_pairs
-from answer_space import asked, choices, is_possible, product
+from answer_space import asked, choices, is_possible, meet, product
 from fast_copier import NOTICE
 from rendering import BackgroundMatrix, template_copy
 
 if TYPE_CHECKING:
+    from jaeger_stack import JaegerStack
     from shipped import Render
 
 
@@ -91,8 +93,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def covering_set() -> list[dict[str, str]]:
-    """Possible combinations that hold every pair of asked answer values (see allpairs.py)."""
-    return all_pairs(choices(), is_possible, asked)
+    """Possible combinations that hold every pair of asked answer values of questions that meet
+    (answer_space.MEETING; see allpairs.py)."""
+    return all_pairs(choices(), is_possible, asked, meet)
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +113,29 @@ def _start_the_render_matrix_early(request: pytest.FixtureRequest) -> None:
     """Start rendering before the first test when any selected test needs the matrix."""
     if any("matrix" in getattr(item, "fixturenames", ()) for item in request.session.items):
         request.getfixturevalue("matrix_job")
+
+
+@pytest.fixture(scope="session")
+def jaeger_stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerStack]:
+    """A real Jaeger, the projects that send it spans and a two-minute steady state, made ready in a
+    background thread (tests/jaeger_stack.py); the tests wait for the stage they need."""
+    from jaeger_stack import JaegerStack  # imported here: it imports this module
+
+    stack = JaegerStack(template, tmp_path_factory.mktemp("jaeger-stack"))
+    stack.start()
+    yield stack
+    stack.close()
+    for line in stack.timings:
+        record_timing(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_jaeger_stack_early(request: pytest.FixtureRequest) -> None:
+    """Start the Jaeger stack before the first test when any selected test needs it: its steady
+    state runs for two minutes beside the other tests instead of after them."""
+    if any("jaeger_stack" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        with contextlib.suppress(Exception):  # pytest keeps the error for the tests that use the stack
+            request.getfixturevalue("jaeger_stack")
 
 
 class MissingInterpreter(RuntimeError):

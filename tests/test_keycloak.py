@@ -46,6 +46,7 @@ from peers.keycloak import (
     start,
 )
 from peers.machine import free_port
+from peers.mcp_client import McpClient
 from peers.oauth_client import McpAuthorization
 from peers.oauth_client import jwt_claims as claims  # unverified: the server does the verifying
 from peers.processes import stop
@@ -55,34 +56,6 @@ REALM_FILE = "deploy/keycloak/mcp-realm.json"
 SHIPPED_RESOURCE = "http://127.0.0.1:8000/mcp"  # the server's default resource URL, as the realm ships it
 PREFIX = "MY_SERVER_"
 USER = "alice"  # the realm's test user: tenant acme, realm role mcp-operator
-MCP_SESSIONS = Path(__file__).parent / "peers" / "mcp_sessions.py"  # run by the project's own Python
-
-
-class McpClient:
-    """fastmcp's `Client` in the generated project's environment, one session per request.
-
-    One long-lived process: importing fastmcp takes seconds, and it happens while Keycloak starts.
-    """
-
-    def __init__(self, python: Path) -> None:
-        self._process = subprocess.Popen(
-            [str(python), "-P", str(MCP_SESSIONS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def session(self, url: str, token: str, calls: tuple[tuple[str, dict[str, Any]], ...]) -> dict[str, Any]:
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(json.dumps({"url": url, "token": token, "calls": calls}) + "\n")
-        self._process.stdin.flush()
-        line = self._process.stdout.readline()
-        assert line, f"the MCP client exited with {self._process.poll()}"
-        answer: dict[str, Any] = json.loads(line)
-        assert "error" not in answer, answer["error"]
-        return answer
-
-    def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()  # the client's loop ends at the end of its input
-        stop(self._process, timeout=20, grace=20)
 
 
 # --- the stack -------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Runs inside a generated project's environment (it has fastmcp; the template's tooling does not):
 `<project>/.venv/bin/python -P tests/peers/mcp_sessions.py`. A request is {"url", "token", "calls":
-[[tool, arguments], ...]}; the answer is {"tools": [...], "calls": {tool: {"is_error", "text",
-"structured"}}}, or {"error": ...}.
+[[tool, arguments], ...], "headers"?: {name: value}} (headers sent with every request of the session,
+e.g. a `traceparent`); the answer is {"tools": [...], "calls": {tool: {"is_error", "text",
+"structured"}}}, or {"error": ...}. tests/peers/mcp_client.py drives it.
 """
 
 import asyncio
@@ -12,6 +13,7 @@ import sys
 from typing import Any
 
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
 
 
@@ -25,7 +27,10 @@ async def call(client: Any, name: str, arguments: dict[str, Any]) -> dict[str, A
 
 
 async def session(request: dict[str, Any]) -> dict[str, Any]:
-    async with Client(request["url"], auth=request["token"]) as client:
+    target: Any = request["url"]
+    if request.get("headers"):
+        target = StreamableHttpTransport(request["url"], headers=request["headers"])
+    async with Client(target, auth=request["token"]) as client:
         tools = sorted(tool.name for tool in await client.list_tools())
         calls = {name: await call(client, name, arguments) for name, arguments in request["calls"]}
     return {"tools": tools, "calls": calls}
