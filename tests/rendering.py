@@ -6,10 +6,11 @@ Every render of the harness goes through `render` (tests/fast_copier.py decides 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def render(template: Path, destination: Path, answers: Mapping[str, str], *, pla
     for the rest, no --trust. `plain`: copier's `run_copy` alone, whatever copier version is installed."""
     copy_template(template, destination, {"project_name": "my-server", **answers}, plain=plain)
     return destination
+
+
+def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """Worker processes from a fork server, never forked from this one: fixtures work in threads
+    meanwhile (the Jaeger stack renders and serves), and a fork copies any lock one of them holds
+    (a copier render deadlocked on functools.cached_property's lock)."""
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=workers, initializer=initializer, mp_context=context)
 
 
 def render_chunk(template: str, first: str, second: str, combos: list[tuple[Answers, bool]]) -> list[str]:
@@ -63,7 +72,7 @@ class BackgroundMatrix:
         self.renders = len(combos) + len(twins)
         self.started = time.perf_counter()
         self._done: list[float] = []
-        self._pool = ProcessPoolExecutor(max_workers=workers, initializer=_lowest_priority)
+        self._pool = process_pool(workers, initializer=_lowest_priority)
         marked = [(answers, answers in twins) for answers in combos]
         chunks = [marked[start : start + 8] for start in range(0, len(marked), 8)]
         self._futures = [

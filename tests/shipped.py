@@ -17,7 +17,6 @@ import re
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import pytest
 
 from answer_space import FUNCTIONAL, name_of, product
 from conftest import record_timing
-from rendering import render
+from rendering import process_pool, render
 
 # --- rendering ---------------------------------------------------------------------------------
 
@@ -72,7 +71,7 @@ def render_all(template: Path, tmp_path_factory: pytest.TempPathFactory) -> list
     combos = _combos()
     started = time.perf_counter()
     jobs = [(str(template), str(root), combo) for combo in combos]
-    with ProcessPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with process_pool(max(2, os.cpu_count() or 2)) as pool:
         done = list(pool.map(_render_job, jobs, chunksize=4))
     record_timing(f"ship files: {len(done)} renders in {time.perf_counter() - started:.1f} s")
     return [Render(answers, Path(path)) for answers, path in done]

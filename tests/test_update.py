@@ -42,7 +42,6 @@ import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ import yaml
 from copier import run_copy, run_update
 
 from conftest import python_for, record_timing, uv_environment
-from rendering import template_copy
+from rendering import process_pool, template_copy
 from tested_set import differences, locked_versions, pins
 
 REPO = Path(__file__).resolve().parent.parent
@@ -311,7 +310,7 @@ def _update_equals_fresh_copy(job: tuple[str, str, dict[str, str]]) -> tuple[dic
 def test_an_unedited_project_updates_to_exactly_a_fresh_copy(template_repo: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     jobs = [(str(template_repo), str(tmp_path), answers) for answers in UNEDITED]
-    with ProcessPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+    with process_pool(max(2, os.cpu_count() or 2)) as pool:
         results = list(pool.map(_update_equals_fresh_copy, jobs))
     different = {str(answers): paths for answers, paths in results if paths}
     assert not different, different
