@@ -18,8 +18,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from peers import jaeger as jaeger_peer
 from peers.jaeger import Jaeger
 from peers.machine import free_port
 from peers.mcp_client import McpClient
-from peers.processes import stop
+from peers.processes import stop, unhealthy
 from rendering import render
 
 PREFIX = "MY_SERVER_"
@@ -93,18 +91,9 @@ def mint(project: Path, env: dict[str, str], *scopes: str, subject: str, tenant:
 
 
 def wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path, timeout: float = READY_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"the server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise StackError(f"the server was not healthy within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+    problem = unhealthy(process, f"http://127.0.0.1:{port}/healthz", timeout)
+    if problem:
+        raise StackError(f"{problem}:\n{log.read_text()[-4000:]}")
 
 
 def log_problems(lines: list[str]) -> list[str]:

@@ -15,8 +15,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import pytest
 
 from conftest import python_for, record_timing, uv_environment
 from peers.machine import CACHE_ROOT, free_port
-from peers.processes import stop
+from peers.processes import stop, unhealthy
 from rendering import render
 
 CACHE = CACHE_ROOT / "inspector"
@@ -134,17 +132,10 @@ def test_docs_inspector_commands_list_the_tools(project: tuple[Path, dict[str, s
 
 
 def _wait_healthy(port: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"the server exited: {server.stderr.read().decode() if server.stderr else ''}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.2)
-    pytest.fail("the server did not answer /healthz within 60 s")
+    problem = unhealthy(server, f"http://127.0.0.1:{port}/healthz", 60)
+    if problem:
+        exited = server.stderr is not None and server.poll() is not None
+        pytest.fail(f"{problem}: {server.stderr.read().decode() if exited and server.stderr else ''}")
 
 
 INSTALL_MCP_JSON = ["uv", "run", "--no-sync", "fastmcp", "install", "mcp-json", "fastmcp.json"]

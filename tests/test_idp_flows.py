@@ -25,8 +25,6 @@ import secrets
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from conftest import python_for, record_timing, uv_environment
 from peers.machine import free_port
 from peers.oauth_client import Browser, McpAuthorization, Response, challenge_parameters, jwt_claims
 from peers.oidc import OpenIdProvider, PeerError, ensure_installed
-from peers.processes import stop
+from peers.processes import stop, unhealthy
 from rendering import render
 
 PREFIX = "MY_SERVER_"
@@ -87,16 +85,9 @@ class Server:
 
     def wait_ready(self, deadline: float) -> None:
         assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PeerError(f"server exited ({self.process.returncode}):\n{self.log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
-        raise PeerError(f"server on {self.port} did not answer in time:\n{self.log.read_text()[-4000:]}")
+        problem = unhealthy(self.process, f"{self.base}/healthz", deadline - time.monotonic())
+        if problem:
+            raise PeerError(f"server on {self.port}: {problem}:\n{self.log.read_text()[-4000:]}")
 
     def stop(self) -> None:
         if self.process is not None:

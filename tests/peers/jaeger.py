@@ -13,7 +13,6 @@ port of 127.0.0.1, and its own telemetry (Prometheus metrics on :8888 by default
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -23,13 +22,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peers.machine import CACHE_ROOT, free_port
+from peers.machine import CACHE_ROOT, cache_lock, free_port
 from peers.processes import stop
 
 JAEGER_VERSION = "v1.76.0"
@@ -45,18 +43,6 @@ class JaegerError(RuntimeError):
 
 def cache_dir() -> Path:
     return CACHE_ROOT / "jaeger"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One builder at a time across processes (parallel test runs share the cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _go() -> str:
@@ -89,7 +75,7 @@ def binary(version: str = JAEGER_VERSION) -> Path:
     target = cache_dir() / version / "jaeger"
     if target.is_file():
         return target
-    with _locked(cache_dir() / ".lock"):
+    with cache_lock(cache_dir() / ".lock"):
         if target.is_file():
             return target
         go = _go()

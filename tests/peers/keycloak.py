@@ -12,7 +12,6 @@ servers never share state.
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import secrets
@@ -24,13 +23,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peers.machine import CACHE_ROOT, free_port
+from peers.machine import CACHE_ROOT, cache_lock, free_port
 
 # The newest 26.x on Maven Central; FastMCP's Keycloak support needs 26.6 or later (MCP-compatible DCR).
 KEYCLOAK_VERSION = "26.7.3"
@@ -44,18 +42,6 @@ LINKED = ("lib", "themes", "providers", "conf")
 
 def cache_dir() -> Path:
     return CACHE_ROOT / "keycloak"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One downloader at a time across processes (parallel test runs share the cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _extract(archive: Path, destination: Path) -> None:
@@ -78,7 +64,7 @@ def distribution(version: str = KEYCLOAK_VERSION) -> Path:
     home = cache / f"keycloak-{version}"
     if (home / "bin" / "kc.sh").is_file():
         return home
-    with _locked(cache / ".lock"):
+    with cache_lock(cache / ".lock"):
         if (home / "bin" / "kc.sh").is_file():
             return home
         archive = cache / f"keycloak-quarkus-dist-{version}.zip"
@@ -267,7 +253,7 @@ def initial_state(version: str = KEYCLOAK_VERSION, options: Sequence[str] = ()) 
     if (state / "admin.json").is_file():
         return state
     dist = distribution(version)
-    with _locked(cache / ".lock"):
+    with cache_lock(cache / ".lock"):
         if (state / "admin.json").is_file():
             return state
         building = cache / f".state-{version}-building"
