@@ -4,7 +4,7 @@
 # ///
 """What the generated server's production stack costs over bare FastMCP: latency, throughput, start, memory.
 
-Usage: ./bench/run [--quick] [--with-matrix] [--calls N] [--cold-starts K] [--profile auto|always|never] [--no-write]
+Usage: ./bench/run [--quick] [--with-suite] [--calls N] [--cold-starts K] [--profile auto|always|never] [--no-write]
 
 Renders the template once (default answers + trace_backend=otlp + rate_limit_storage=redis), starts
 Redis and an OTLP/HTTP receiver on 127.0.0.1, then for bare FastMCP, the stack a user would build by
@@ -44,7 +44,7 @@ from benchlib.variants import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-MATRIX_RECORD = Path(__file__).resolve().parent / "matrix-time.json"
+SUITE_RECORD = Path(__file__).resolve().parent / "suite-time.json"
 BUSY_WARNING_CORES = 0.3
 # --quick: calls per level, rounds, calls per server before the last RSS reading, cold starts, renders.
 # Three rounds of 200 calls alternate the servers as the full run's two rounds of 1,000 do.
@@ -60,9 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "only, for measuring a change before it lands (about 2 minutes; the full run is the published one)",
     )
     parser.add_argument(
-        "--with-matrix",
+        "--with-suite",
         action="store_true",
-        help="also time the render-and-test matrix (renders and generated projects; about 9 minutes)",
+        help="also time the template's whole test suite, ./scripts/test (what CI runs; about 17 minutes)",
     )
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per concurrency level (2000)")
     parser.add_argument(
@@ -203,18 +203,18 @@ def run(args: argparse.Namespace, workdir: Path, command: str) -> Report:
             profiles = (full, bench.profile(BARE, plan.profile_calls, py_spy))
         bench.stop_all()
         bench.check_spans(results)
-    if args.with_matrix:
-        say("running ./scripts/test (the render-and-test matrix)")
-        matrix = project.run_matrix(REPO, MATRIX_RECORD)
+    if args.with_suite:
+        say("running ./scripts/test (the template's whole test suite)")
+        suite = project.run_suite(REPO, SUITE_RECORD)
     else:
-        matrix = project.recorded_matrix(MATRIX_RECORD)
+        suite = project.recorded_suite(SUITE_RECORD)
     return Report(
         results=results,
         plan=plan,
         machine=machine,
         busy_before=busy,
         render_seconds=renders,
-        matrix=matrix,
+        suite=suite,
         command=command,
         revision=project.template_revision(args.template),
         date=time.strftime("%Y-%m-%d %H:%M %Z"),
