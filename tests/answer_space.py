@@ -152,7 +152,8 @@ class AnswerSpace:
 # The trace backend meets the Python version and the rate-limit store (doctor, compose, fault tests
 # probe both at once); the licence only writes text, so it pairs with the Python version alone. The
 # IdP never meets the trace backend or the store: one module each, joined only by the transport.
-# Every combination of every answer is still rendered and checked statically (tests/test_render_matrix.py).
+# Every combination of the answers but the licence is still rendered and checked statically
+# (tests/test_render_matrix.py, render_matrix()).
 MEETING: frozenset[frozenset[str]] = frozenset(
     {
         *(frozenset({"transport", other}) for other in ("license", "python_version", "idp", "trace_backend")),
@@ -194,6 +195,25 @@ def is_possible(answers: Mapping[str, str]) -> bool:
 
 def product(names: tuple[str, ...] | None = None) -> list[Answers]:
     return template_space().product(names)
+
+
+# The answers that write only text of their own (the licence: LICENSE and pyproject.toml's license
+# lines): the render matrix gives each combination of the others one of their values in turn.
+TEXT_ONLY = ("license",)
+
+
+def render_matrix() -> list[Answers]:
+    """Every possible combination of the answers other than TEXT_ONLY's, each with one value of every
+    TEXT_ONLY question in turn (in product order). Each licence is rendered with a third of the rest,
+    and with every Python version and transport in the covering set (MEETING), which renders twice."""
+    others = tuple(name for name in choices() if name not in TEXT_ONLY)
+    combos = []
+    for index, combo in enumerate(product(others)):
+        text = {name: choices()[name][index % len(choices()[name])] for name in TEXT_ONLY}
+        combos.append({**text, **combo})
+    if not all(is_possible(combo) for combo in combos):
+        raise AnswerSpaceError(f"copier.yml: a `when` now depends on {TEXT_ONLY}; they are not text only")
+    return combos
 
 
 def name_of(answers: Mapping[str, str]) -> str:

@@ -1,7 +1,8 @@
 """Every combination of copier.yml's choices renders cleanly, the same every time, with no dead code.
 
-The whole answer space (tests/answer_space.py: every possible combination of the questions with
-choices) is rendered in parallel, in the background from the start of the session (see
+Every possible combination of the questions with choices but the licence, each with one licence in
+turn (tests/answer_space.py: render_matrix; the licence writes only LICENSE and pyproject.toml's
+license lines), is rendered in parallel, in the background from the start of the session (see
 conftest.matrix_job), and the all-pairs covering set a second time. Each twin must be
 byte-identical; every render must keep no Jinja markup, record exactly the answers copier asked,
 be ruff-clean, carry no code its answers leave unused (vulture) and already pass the generated
@@ -26,6 +27,7 @@ import yaml
 
 from answer_space import (
     FUNCTIONAL,
+    TEXT_ONLY,
     WORDING,
     AnswerSpace,
     AnswerSpaceError,
@@ -36,7 +38,7 @@ from answer_space import (
     product,
     read_questions,
 )
-from conftest import pre_commit_home, record_timing
+from conftest import matrix_combinations, pre_commit_home, record_timing
 from dead_code import DeadCode, Finding, vulture_cli
 from fast_copier import WRITTEN_FOR
 from rendering import BackgroundMatrix, render
@@ -83,12 +85,18 @@ def _tree(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_matrix_covers_every_value_of_every_question(matrix: Matrix) -> None:
-    combos = product()
+    combos = matrix_combinations()
     assert matrix.names == [name_of(answers) for answers in combos]
     assert len(set(matrix.names)) == len(combos)
     for question, values in choices().items():
         assert {answers[question] for answers in combos} == set(values), question
-    record_timing(f"answer space from copier.yml: {len(combos)} combinations of {dict(choices())}")
+    others = [name for name in choices() if name not in TEXT_ONLY]
+    rendered = {tuple(answers[name] for name in others) for answers in combos}
+    assert rendered == {tuple(answers[name] for name in others) for answers in product(tuple(others))}
+    record_timing(
+        f"answer space from copier.yml: {len(product())} combinations of {dict(choices())}; "
+        f"rendered: {len(combos)}, each with one value of {TEXT_ONLY} in turn"
+    )
 
 
 def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
@@ -100,7 +108,7 @@ def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
 
 def test_plain_copier_renders_the_same_bytes(matrix: Matrix, template: Path, tmp_path: Path) -> None:
     """The fast path (tests/fast_copier.py) changes how long copier takes, never what it writes."""
-    combos = product()
+    combos = matrix_combinations()
     sample = [combos[0], next(a for a in combos if a["transport"] == "stdio"), combos[-1]]
     started = time.perf_counter()
     different = [
@@ -175,7 +183,7 @@ def test_copier_asks_exactly_the_answers_the_harness_says(matrix: Matrix) -> Non
     """.copier-answers.yml holds the questions copier asked: per combination, those `asked` keeps."""
     space = choices()
     wrong = []
-    for answers in product():
+    for answers in matrix_combinations():
         answers_file = matrix.first / name_of(answers) / ".copier-answers.yml"
         recorded = yaml.safe_load(answers_file.read_text()) if answers_file.is_file() else {}
         chosen = {name: value for name, value in recorded.items() if name in space}
@@ -293,7 +301,7 @@ def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix
 
 def test_dead_code_verdict_is_vultures_own(matrix: Matrix) -> None:
     """Per-file scans assembled per project report what vulture run on the project reports."""
-    project = matrix.first / name_of(product()[-1])
+    project = matrix.first / name_of(matrix_combinations()[-1])
     assert DeadCode().findings(project) == vulture_cli(project)
 
 
