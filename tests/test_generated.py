@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import subprocess
-import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import pytest
 
 from answer_space import FUNCTIONAL, asked, choices, defaults, meet, name_of, product
 from conftest import covering_set, record_timing, uv_environment
+from peers.machine import CACHE_ROOT, cache_lock
 from rendering import render
 from tested_set import differences, lifted, locked_versions, pins
 
@@ -64,10 +64,13 @@ def _commands(answers: dict[str, str], mypy_cache: Path) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class MypyCache:
-    """A mypy cache directory, and the lock that lets one mypy at a time use it (writers would race)."""
+    """A mypy cache directory kept across runs (mypy checks every entry against the file it was made
+    from), used by one mypy at a time across threads and processes (writers would race)."""
 
     path: Path
-    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return cache_lock(self.path.with_name(f"{self.path.name}.lock"))
 
 
 def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: MypyCache, canary: bool) -> Outcome:
@@ -81,7 +84,7 @@ def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: Mypy
     for command in _commands(answers, mypy_cache.path):
         begun = time.perf_counter()
         try:
-            with mypy_cache.lock if "mypy" in command else contextlib.nullcontext():
+            with mypy_cache.lock() if "mypy" in command else contextlib.nullcontext():
                 run = subprocess.run(
                     command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT
                 )
@@ -117,8 +120,10 @@ def _text(data: str | bytes | None) -> str:
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
-    # One mypy cache per Python version: only the first project of each version checks the libraries cold.
-    caches = {version: MypyCache(root / f"mypy-cache-{version}") for version in choices()["python_version"]}
+    # One mypy cache per Python version (and dependency set), kept with the peers: the libraries are
+    # checked cold once, not by the first project of each version in every run.
+    kind = "newest" if canary else "tested"
+    caches = {version: MypyCache(CACHE_ROOT / "mypy" / f"{version}-{kind}") for version in choices()["python_version"]}
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
         name = name_of(answers)
