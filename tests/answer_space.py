@@ -204,13 +204,14 @@ TEXT_ONLY = ("license",)
 
 def render_matrix() -> list[Answers]:
     """Every possible combination of the answers other than TEXT_ONLY's, each with one value of every
-    TEXT_ONLY question in turn (in product order). Each licence is rendered with a third of the rest,
-    and with every Python version and transport in the covering set (MEETING), which renders twice."""
-    others = tuple(name for name in choices() if name not in TEXT_ONLY)
-    combos = []
-    for index, combo in enumerate(product(others)):
-        text = {name: choices()[name][index % len(choices()[name])] for name in TEXT_ONLY}
-        combos.append({**text, **combo})
+    TEXT_ONLY question in turn (in product order). Each licence is rendered with a third of the rest;
+    the covering set (MEETING) pairs it with every Python version and transport."""
+    space = choices()
+    others = tuple(name for name in space if name not in TEXT_ONLY)
+    combos = [
+        {**{name: space[name][index % len(space[name])] for name in TEXT_ONLY}, **combo}
+        for index, combo in enumerate(product(others))
+    ]
     if not all(is_possible(combo) for combo in combos):
         raise AnswerSpaceError(f"copier.yml: a `when` now depends on {TEXT_ONLY}; they are not text only")
     return combos

@@ -69,6 +69,7 @@ class BackgroundMatrix:
         self, template: Path, first: Path, second: Path, combos: list[Answers], twins: list[Answers], workers: int
     ) -> None:
         self.first, self.second, self.workers = first, second, workers
+        self.combos = combos
         self.renders = len(combos) + len(twins)
         self.started = time.perf_counter()
         self._done: list[float] = []

@@ -59,6 +59,7 @@ class Matrix:
     first: Path
     second: Path
     names: list[str]
+    combos: list[dict[str, str]]  # in the order of names
     seconds: float
 
 
@@ -70,7 +71,7 @@ def matrix(matrix_job: BackgroundMatrix) -> Matrix:
         f"({matrix_job.renders} renders), {matrix_job.workers} niced processes "
         f"(overlapping the generated projects when both run), in {seconds:.1f} s"
     )
-    return Matrix(matrix_job.first, matrix_job.second, names, seconds)
+    return Matrix(matrix_job.first, matrix_job.second, names, matrix_job.combos, seconds)
 
 
 def _tree(root: Path) -> dict[str, tuple[int, str]]:
@@ -85,7 +86,8 @@ def _tree(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_matrix_covers_every_value_of_every_question(matrix: Matrix) -> None:
-    combos = matrix_combinations()
+    combos = matrix.combos
+    assert combos == matrix_combinations()
     assert matrix.names == [name_of(answers) for answers in combos]
     assert len(set(matrix.names)) == len(combos)
     for question, values in choices().items():
@@ -108,7 +110,7 @@ def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
 
 def test_plain_copier_renders_the_same_bytes(matrix: Matrix, template: Path, tmp_path: Path) -> None:
     """The fast path (tests/fast_copier.py) changes how long copier takes, never what it writes."""
-    combos = matrix_combinations()
+    combos = matrix.combos
     sample = [combos[0], next(a for a in combos if a["transport"] == "stdio"), combos[-1]]
     started = time.perf_counter()
     different = [
@@ -183,7 +185,7 @@ def test_copier_asks_exactly_the_answers_the_harness_says(matrix: Matrix) -> Non
     """.copier-answers.yml holds the questions copier asked: per combination, those `asked` keeps."""
     space = choices()
     wrong = []
-    for answers in matrix_combinations():
+    for answers in matrix.combos:
         answers_file = matrix.first / name_of(answers) / ".copier-answers.yml"
         recorded = yaml.safe_load(answers_file.read_text()) if answers_file.is_file() else {}
         chosen = {name: value for name, value in recorded.items() if name in space}
@@ -301,7 +303,7 @@ def test_fresh_renders_pass_their_own_pre_commit_hooks_unmodified(matrix: Matrix
 
 def test_dead_code_verdict_is_vultures_own(matrix: Matrix) -> None:
     """Per-file scans assembled per project report what vulture run on the project reports."""
-    project = matrix.first / name_of(matrix_combinations()[-1])
+    project = matrix.first / name_of(matrix.combos[-1])
     assert DeadCode().findings(project) == vulture_cli(project)
 
 
