@@ -1,4 +1,5 @@
-"""A small covering set: every pair of asked answer values, of questions that meet, appears in some combination."""
+"""A small covering set: every value of every asked question, and every pair of asked answer values of
+questions that meet, appears in some combination."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 Combo = dict[str, str]
 Pair = tuple[tuple[str, str], tuple[str, str]]
+# What a combination covers: a single (name, value), or a pair of them.
+Feature = tuple[tuple[str, str]] | Pair
 
 
 def _every_pair(first: str, second: str) -> bool:
@@ -23,20 +26,29 @@ def all_pairs(
     possible: Callable[[Mapping[str, str]], bool],
     asked: Callable[[Mapping[str, str]], Mapping[str, str]] = dict,
     meet: Callable[[str, str], bool] = _every_pair,
+    paired_as: Callable[[Mapping[str, str]], Mapping[str, str]] = dict,
 ) -> list[Combo]:
-    """Greedy: repeatedly take the possible combination that covers most uncovered pairs.
+    """Greedy: repeatedly take the possible combination that covers most uncovered features.
 
     `asked(combo)` is the part of a combination that its render actually asks (a question
-    skipped by `when` covers no pair); `meet(a, b)` says whether questions a and b (sorted) need
-    their pairs covered at all. Deterministic: ties go to the first combination in product
-    order; the candidate pool is the whole product (under a thousand here).
+    skipped by `when` covers nothing); every asked value must appear once. `meet(a, b)` says
+    whether questions a and b (sorted) need their pairs covered at all; `paired_as(answers)` is
+    what a combination counts as for pairs (a value that renders another's code pairs as that
+    value). Deterministic: ties go to the first combination in product order; the candidate pool
+    is the whole product (under a thousand here).
     """
     candidates = [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
-    pools = [(combo, pairs_of(asked(combo), meet)) for combo in candidates if possible(combo)]
-    uncovered = set().union(*(pairs for _, pairs in pools))
+
+    def features(combo: Combo) -> set[Feature]:
+        answers = asked(combo)
+        singles: set[Feature] = {(item,) for item in answers.items()}
+        return singles | pairs_of(paired_as(answers), meet)
+
+    pools = [(combo, features(combo)) for combo in candidates if possible(combo)]
+    uncovered = set().union(*(covered for _, covered in pools))
     chosen: list[Combo] = []
     while uncovered:
-        best, pairs = max(pools, key=lambda pool: len(pool[1] & uncovered))
+        best, covered = max(pools, key=lambda pool: len(pool[1] & uncovered))
         chosen.append(best)
-        uncovered -= pairs
+        uncovered -= covered
     return chosen

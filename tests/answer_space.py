@@ -165,6 +165,20 @@ MEETING: frozenset[frozenset[str]] = frozenset(
 )
 
 
+# Values that render another value's code but for the names they print: Grafana Tempo's preset is
+# Jaeger's (the same OTLP exporter, traces only, the same tests). The covering set runs each such value
+# once and pairs it as the value whose code it shares; tests/test_render_matrix.py checks, render by
+# render, that the code is the same once the names are swapped.
+SAME_CODE: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("trace_backend", "tempo"): ("jaeger", {"Grafana Tempo": "Jaeger", "tempo": "jaeger"}),
+}
+
+
+def paired_as(answers: Mapping[str, str]) -> Answers:
+    """`answers` with every SAME_CODE value replaced by the value whose code it renders."""
+    return {name: SAME_CODE.get((name, value), (value, {}))[0] for name, value in answers.items()}
+
+
 def meet(first: str, second: str) -> bool:
     """Whether the generated suites must run each pair of values of these two questions together."""
     return frozenset({first, second}) in MEETING

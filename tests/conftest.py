@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from allpairs import all_pairs
-from answer_space import asked, choices, is_possible, meet, render_matrix
+from answer_space import asked, choices, is_possible, meet, paired_as, render_matrix
 from fast_copier import NOTICE
 from rendering import BackgroundMatrix, template_copy
 
@@ -93,9 +93,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def covering_set() -> list[dict[str, str]]:
-    """Possible combinations that hold every pair of asked answer values of questions that meet
-    (answer_space.MEETING; see allpairs.py)."""
-    return all_pairs(choices(), is_possible, asked, meet)
+    """Possible combinations that hold every asked answer value, and every pair of asked answer values
+    of questions that meet (answer_space.MEETING), a SAME_CODE value paired as its twin (see allpairs.py)."""
+    return all_pairs(choices(), is_possible, asked, meet, paired_as)
 
 
 def matrix_combinations() -> list[dict[str, str]]:

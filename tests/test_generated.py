@@ -2,7 +2,8 @@
 
 Default: a covering set that runs every answer, and every pair of values of two questions that meet
 (answer_space.MEETING: the transport with everything, the trace backend with the Python version and
-the rate-limit store, the licence with the Python version). With --full-matrix:
+the rate-limit store, the licence with the Python version); a value that renders another's code but
+for its names (answer_space.SAME_CODE: Tempo's preset is Jaeger's) pairs as that one. With --full-matrix:
 also every functional combination (idp x transport x trace_backend x rate_limit_storage).
 Redis variants also run their real-Redis tests (`pytest -m "redis or not redis"`).
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import math
 import subprocess
 import time
 import traceback
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from answer_space import FUNCTIONAL, asked, choices, defaults, meet, name_of, product
+from answer_space import FUNCTIONAL, asked, choices, defaults, meet, name_of, paired_as, product
 from conftest import covering_set, record_timing, uv_environment
 from peers.machine import CACHE_ROOT, cache_lock
 from rendering import render
@@ -117,6 +120,32 @@ def _text(data: str | bytes | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
 
 
+@dataclass(frozen=True)
+class ProjectSeconds:
+    """How long each project took in the last run, kept with the peers' cache: the longest start first,
+    so the two workers finish together instead of one running the last long project alone."""
+
+    path: Path
+
+    def read(self) -> dict[str, float]:
+        try:
+            seconds = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return seconds if isinstance(seconds, dict) else {}
+
+    def longest_first(self, combos: list[dict[str, str]]) -> list[dict[str, str]]:
+        """`combos`, those never timed first (in their order), then by last time, longest first."""
+        seconds = self.read()
+        return sorted(combos, key=lambda answers: -seconds.get(name_of(answers), math.inf))
+
+    def record(self, seconds: dict[str, float]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        written = self.path.with_suffix(".tmp")
+        written.write_text(json.dumps({**self.read(), **seconds}, indent=1, sort_keys=True))
+        written.replace(self.path)
+
+
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
@@ -140,8 +169,10 @@ def _run_all(
         return name, outcome
 
     started = time.perf_counter()
+    times = ProjectSeconds(CACHE_ROOT / "generated-seconds.json")
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = dict(pool.map(job, combos))
+        results = dict(pool.map(job, times.longest_first(combos)))
+    times.record({name: outcome.seconds for name, outcome in results.items() if not outcome.failures})
     failed = sum(1 for outcome in results.values() if outcome.failures)
     record_timing(
         f"generated projects: {len(combos)} combinations, {WORKERS} at a time, "
@@ -162,6 +193,11 @@ def _run_all(
     return results
 
 
+def _holding(pair: dict[str, str], combos: list[dict[str, str]]) -> bool:
+    """Whether some combination asks both questions of `pair` with its values, as far as pairs go."""
+    return any(paired_as(asked(combo)).items() >= pair.items() for combo in combos)
+
+
 def test_covering_set_has_every_pair() -> None:
     """Checked pair by pair, independently of the greedy algorithm's own bookkeeping."""
     everything = product()
@@ -176,10 +212,10 @@ def test_covering_set_has_every_pair() -> None:
             continue
         for a, b in itertools.product(space[first], space[second]):
             # A pair is needed when some render asks both questions with these values
-            # (so idp pairs count only for http/both; stdio renders never ask idp).
-            needed = any(asked(c).get(first) == a and asked(c).get(second) == b for c in everything)
-            covered = any(asked(c).get(first) == a and asked(c).get(second) == b for c in COVERING)
-            if needed and not covered:
+            # (so idp pairs count only for http/both; stdio renders never ask idp); a value that
+            # renders another's code (SAME_CODE) counts as that value.
+            pair = {first: a, second: b}
+            if _holding(pair, everything) and not _holding(pair, COVERING):
                 missing.append(f"{first}={a} with {second}={b}")
     assert not missing
     assert any(combo["transport"] == "stdio" for combo in COVERING)

@@ -27,6 +27,7 @@ import yaml
 
 from answer_space import (
     FUNCTIONAL,
+    SAME_CODE,
     TEXT_ONLY,
     WORDING,
     AnswerSpace,
@@ -106,6 +107,39 @@ def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
     assert twins, "the covering set is rendered twice"
     different = [name for name in twins if _tree(matrix.first / name) != _tree(matrix.second / name)]
     assert not different
+
+
+def _code(project: Path, names: dict[str, str]) -> dict[str, str]:
+    """The project's code (src/ and tests/), every name in `names` (a whole word) replaced by its counterpart."""
+    code = {}
+    for path in sorted(project.glob("src/**/*")) + sorted(project.glob("tests/**/*")):
+        if path.is_file():
+            text = path.read_text()
+            for name, counterpart in names.items():
+                text = re.sub(rf"\b{re.escape(name)}\b", counterpart, text)
+            code[str(path.relative_to(project))] = text
+    return code
+
+
+def test_a_same_code_value_renders_its_twins_code(matrix: Matrix) -> None:
+    """SAME_CODE's claim, which lets the covering set pair a value as its twin: in every rendered
+    combination, its code is the twin's once the names are swapped (the licence writes no code)."""
+
+    def key(answers: dict[str, str]) -> tuple[str, ...]:
+        return tuple(value for name, value in answers.items() if name not in TEXT_ONLY)
+
+    rendered = {key(answers): name for answers, name in zip(matrix.combos, matrix.names, strict=True)}
+    for (question, value), (twin, names) in SAME_CODE.items():
+        pairs = [
+            (name, rendered[key({**answers, question: twin})])
+            for answers, name in zip(matrix.combos, matrix.names, strict=True)
+            if answers[question] == value
+        ]
+        assert pairs, f"{question}={value} is rendered"
+        different = [
+            pair for pair in pairs if _code(matrix.first / pair[0], names) != _code(matrix.first / pair[1], {})
+        ]
+        assert not different, f"{question}={value} renders other code than {twin}: {different[:3]}"
 
 
 def test_plain_copier_renders_the_same_bytes(matrix: Matrix, template: Path, tmp_path: Path) -> None:
