@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--with-suite",
         action="store_true",
-        help="also time the template's whole test suite, ./scripts/test (what CI runs; about 17 minutes)",
+        help="also time the template's whole test suite, ./scripts/test (what CI runs; about 12 minutes)",
     )
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per concurrency level (2000)")
     parser.add_argument(

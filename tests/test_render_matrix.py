@@ -110,7 +110,8 @@ def test_rendering_twice_gives_identical_bytes(matrix: Matrix) -> None:
 
 
 def _code(project: Path, names: dict[str, str]) -> dict[str, str]:
-    """The project's code (src/ and tests/), every name in `names` (a whole word) replaced by its counterpart."""
+    """The project's code (src/ and tests/), every name in `names` (a whole word) replaced by its
+    counterpart, and what it installs (pyproject.toml's dependencies and uv settings)."""
     code = {}
     for path in sorted(project.glob("src/**/*")) + sorted(project.glob("tests/**/*")):
         if path.is_file():
@@ -118,6 +119,9 @@ def _code(project: Path, names: dict[str, str]) -> dict[str, str]:
             for name, counterpart in names.items():
                 text = re.sub(rf"\b{re.escape(name)}\b", counterpart, text)
             code[str(path.relative_to(project))] = text
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    installs = (pyproject["project"]["dependencies"], pyproject.get("dependency-groups"), pyproject["tool"]["uv"])
+    code["pyproject.toml"] = repr(installs)
     return code
 
 
