@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import math
 import subprocess
 import time
 import traceback
@@ -120,32 +118,6 @@ def _text(data: str | bytes | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
 
 
-@dataclass(frozen=True)
-class ProjectSeconds:
-    """How long each project took in the last run, kept with the peers' cache: the longest start first,
-    so the two workers finish together instead of one running the last long project alone."""
-
-    path: Path
-
-    def read(self) -> dict[str, float]:
-        try:
-            seconds = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return seconds if isinstance(seconds, dict) else {}
-
-    def longest_first(self, combos: list[dict[str, str]]) -> list[dict[str, str]]:
-        """`combos`, those never timed first (in their order), then by last time, longest first."""
-        seconds = self.read()
-        return sorted(combos, key=lambda answers: -seconds.get(name_of(answers), math.inf))
-
-    def record(self, seconds: dict[str, float]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        written = self.path.with_suffix(".tmp")
-        written.write_text(json.dumps({**self.read(), **seconds}, indent=1, sort_keys=True))
-        written.replace(self.path)
-
-
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
@@ -169,10 +141,8 @@ def _run_all(
         return name, outcome
 
     started = time.perf_counter()
-    times = ProjectSeconds(CACHE_ROOT / "generated-seconds.json")
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = dict(pool.map(job, times.longest_first(combos)))
-    times.record({name: outcome.seconds for name, outcome in results.items() if not outcome.failures})
+        results = dict(pool.map(job, combos))
     failed = sum(1 for outcome in results.values() if outcome.failures)
     record_timing(
         f"generated projects: {len(combos)} combinations, {WORKERS} at a time, "
