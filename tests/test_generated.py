@@ -121,10 +121,12 @@ def _text(data: str | bytes | None) -> str:
 def _run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
-    # One mypy cache per Python version (and dependency set), kept with the peers: the libraries are
-    # checked cold once, not by the first project of each version in every run.
+    # One mypy cache per combination (and dependency set), kept with the peers: the libraries are
+    # checked cold once, not in every run. Not shared between combinations: mypy trusts a cached
+    # module whose file has the same path, size and modification second, and two renders made in
+    # the same second (src/my_server/auth/providers/__init__.py naming auth0 or entra) once shared
+    # a stale entry.
     kind = "newest" if canary else "tested"
-    caches = {version: MypyCache(CACHE_ROOT / "mypy" / f"{version}-{kind}") for version in choices()["python_version"]}
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
         name = name_of(answers)
@@ -132,7 +134,11 @@ def _run_all(
         try:
             project = render(template, root / name / "my-server", answers)
             outcome = _check(
-                project, answers, interpreters[answers["python_version"]], caches[answers["python_version"]], canary
+                project,
+                answers,
+                interpreters[answers["python_version"]],
+                MypyCache(CACHE_ROOT / "mypy" / f"{name}-{kind}"),
+                canary,
             )
         except Exception:  # a render error fails this combination only
             outcome = Outcome([("render", -1, 0.0, traceback.format_exc()[-6000:])], time.perf_counter() - started)
