@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 # (what a command line contains, the kind it is), first match wins.
 KINDS = (
     ("probe_server", "server processes started by tests"),
+    ("tests.server.forkserver", "server processes started by tests"),  # the fork server and its children
+    ("forkserver_client", "server processes started by tests"),
     ("/bin/mypy", "mypy"),
     ("multiprocessing.forkserver", "render and other worker processes"),
     ("/bin/pytest", "pytest"),
@@ -98,9 +100,14 @@ class Sampler:
             kinds[kind] = kinds.get(kind, 0.0) + seconds
         return dict(sorted(kinds.items(), key=lambda item: -item[1]))
 
+    def largest(self, count: int) -> list[tuple[float, str, str]]:
+        """The `count` processes that used the most CPU: (seconds, kind, command line)."""
+        ranked = sorted(self.used.values(), reverse=True)[:count]
+        return [(round(seconds, 1), kind_of(command), command[:300]) for seconds, command in ranked]
 
-def measure(command: list[str]) -> tuple[int, float, dict[str, float], float]:
-    """Run `command`; its exit code, wall seconds, CPU seconds by kind, and the machine's busy CPU seconds."""
+
+def measure(command: list[str]) -> tuple[int, float, Sampler, float]:
+    """Run `command`; its exit code, wall seconds, what each process used, and the machine's busy CPU seconds."""
     sampler = Sampler()
     sampler.sample(first=True)
     all_before, idle_before = _machine_ticks()
@@ -115,7 +122,7 @@ def measure(command: list[str]) -> tuple[int, float, dict[str, float], float]:
     sampler.sample()
     all_after, idle_after = _machine_ticks()
     busy = ((all_after - all_before) - (idle_after - idle_before)) / TICKS
-    return process.returncode, time.perf_counter() - started, sampler.by_kind(), busy
+    return process.returncode, time.perf_counter() - started, sampler, busy
 
 
 def table(wall: float, kinds: dict[str, float], busy: float) -> str:
@@ -141,11 +148,13 @@ def main(argv: list[str]) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("name the command to run after --")
-    code, wall, kinds, busy = measure(command)
+    code, wall, sampler, busy = measure(command)
+    kinds = sampler.by_kind()
     print(table(wall, kinds, busy))
     if args.json:
         figures = {"command": " ".join(command), "exit": code, "wall_s": round(wall, 1), "busy_cpu_s": round(busy, 1)}
         figures["cpu_s"] = {kind: round(seconds, 1) for kind, seconds in kinds.items()}
+        figures["largest_processes"] = sampler.largest(60)
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
     return code
 
