@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from fast_copier import NOTICE
 from rendering import BackgroundMatrix, template_copy
 
 if TYPE_CHECKING:
+    from test_generated import Outcome
+
     from jaeger_stack import JaegerStack
     from shipped import Render
 
@@ -121,6 +124,29 @@ def _start_the_render_matrix_early(request: pytest.FixtureRequest) -> None:
     """Start rendering before the first test when any selected test needs the matrix."""
     if any("matrix" in getattr(item, "fixturenames", ()) for item in request.session.items):
         request.getfixturevalue("matrix_job")
+
+
+@pytest.fixture(scope="session")
+def covering_job(
+    request: pytest.FixtureRequest,
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    interpreters: dict[str, str],
+    redis_server_available: None,
+) -> Iterator[Future[dict[str, Outcome]]]:
+    """The covering set's generated projects, checked in a background thread from the session's
+    start: the render matrix's tests run meanwhile, instead of after them on one core."""
+    from test_generated import COVERING, run_all  # imported here: it imports this module
+
+    canary = bool(request.config.getoption("--canary"))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(run_all, COVERING, template, tmp_path_factory.mktemp("generated"), interpreters, canary)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_generated_projects_early(request: pytest.FixtureRequest) -> None:
+    if any("covering_results" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("covering_job")
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,15 @@
 """Render the template the way a user does: `copier copy --defaults` from a plain copy of the working tree.
 
 Every render of the harness goes through `render` (tests/fast_copier.py decides how copier runs);
-`BackgroundMatrix` renders the whole answer space (tests/answer_space.py) in niced worker processes.
+`BackgroundMatrix` renders the whole answer space (tests/answer_space.py) in worker processes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -34,12 +33,12 @@ def render(template: Path, destination: Path, answers: Mapping[str, str], *, pla
     return destination
 
 
-def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+def process_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes from a fork server, never forked from this one: fixtures work in threads
     meanwhile (the Jaeger stack renders and serves), and a fork copies any lock one of them holds
     (a copier render deadlocked on functools.cached_property's lock)."""
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=workers, initializer=initializer, mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def render_chunk(template: str, first: str, second: str, combos: list[tuple[Answers, bool]]) -> list[str]:
@@ -53,16 +52,13 @@ def render_chunk(template: str, first: str, second: str, combos: list[tuple[Answ
     return names
 
 
-def _lowest_priority() -> None:
-    os.nice(19)  # only idle CPU: the generated projects' timing-sensitive tests run meanwhile
-
-
 class BackgroundMatrix:
-    """The render matrix, started early in niced worker processes; `result()` waits for it.
+    """The render matrix, started early in worker processes; `result()` waits for it.
 
     Every combination renders into `first`; those in `twins` render a second time into `second`
-    (the determinism check). Generated projects spend about half their wall time waiting
-    (subprocess start-up, sockets, sleeps), so the CPU-bound renders fill those gaps.
+    (the determinism check). The renders run beside the generated projects at the same priority:
+    niced, they waited for the projects' idle moments and ended with them, and the checks of
+    every render then ran alone on one core (a minute); now those checks run while the projects do.
     """
 
     def __init__(
@@ -73,7 +69,7 @@ class BackgroundMatrix:
         self.renders = len(combos) + len(twins)
         self.started = time.perf_counter()
         self._done: list[float] = []
-        self._pool = process_pool(workers, initializer=_lowest_priority)
+        self._pool = process_pool(workers)
         marked = [(answers, answers in twins) for answers in combos]
         chunks = [marked[start : start + 8] for start in range(0, len(marked), 8)]
         self._futures = [

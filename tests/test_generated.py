@@ -20,7 +20,7 @@ import itertools
 import subprocess
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def _text(data: str | bytes | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
 
 
-def _run_all(
+def run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
     # One mypy cache per combination (and dependency set), kept with the peers: the libraries are
@@ -199,15 +199,8 @@ def test_covering_set_has_every_pair() -> None:
 
 
 @pytest.fixture(scope="session")
-def covering_results(
-    request: pytest.FixtureRequest,
-    template: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    interpreters: dict[str, str],
-    redis_server_available: None,
-) -> dict[str, Outcome]:
-    canary = bool(request.config.getoption("--canary"))
-    return _run_all(COVERING, template, tmp_path_factory.mktemp("generated"), interpreters, canary)
+def covering_results(covering_job: Future[dict[str, Outcome]]) -> dict[str, Outcome]:
+    return covering_job.result()
 
 
 @pytest.mark.parametrize("answers", COVERING, ids=name_of)
@@ -235,7 +228,7 @@ def full_results(
     interpreters: dict[str, str],
     redis_server_available: None,
 ) -> dict[str, Outcome]:
-    return _run_all(FULL, template, tmp_path_factory.mktemp("full"), interpreters)
+    return run_all(FULL, template, tmp_path_factory.mktemp("full"), interpreters)
 
 
 @pytest.mark.full_matrix

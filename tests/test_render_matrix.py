@@ -69,8 +69,8 @@ def matrix(matrix_job: BackgroundMatrix) -> Matrix:
     names, seconds = matrix_job.result()
     record_timing(
         f"render matrix: {len(names)} combinations, {matrix_job.renders - len(names)} of them twice "
-        f"({matrix_job.renders} renders), {matrix_job.workers} niced processes "
-        f"(overlapping the generated projects when both run), in {seconds:.1f} s"
+        f"({matrix_job.renders} renders), {matrix_job.workers} processes "
+        f"(beside the generated projects when both run), in {seconds:.1f} s"
     )
     return Matrix(matrix_job.first, matrix_job.second, names, matrix_job.combos, seconds)
 
