@@ -32,6 +32,7 @@ def main(socket_path: str, arguments: list[str]) -> int:
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
+        os.close(null)
         status = connection.recv(64)  # sent when the child has exited
     if not status:
         print("forkserver_client: the fork server stopped before the server process did", file=sys.stderr)
