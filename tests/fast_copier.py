@@ -16,6 +16,10 @@ copier version it was written for (`WRITTEN_FOR`, the version uv.lock pins), and
 render is under way. Under any other version every render is plain `run_copy` (one at a time, for
 that chdir) and `NOTICE` says so once. tests/test_render_matrix.py renders a few combinations both
 ways and requires identical bytes.
+
+`memoized()` keeps the git probes and memoizes the rest, for copier runs on git repositories (the
+`copier update` tests, where the Jinja compiles alone are 60% of the CPU); those tests require an
+updated project to equal a fresh copy byte for byte.
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ def copy_template(template: Path, destination: Path, data: Mapping[str, str], *,
     arguments: dict[str, Any] = {"data": dict(data), "defaults": True, "unsafe": False, "quiet": True}
     if FAST and not plain:
         with _fast_path():
-            copier.run_copy(str(template), str(destination), **arguments)
+            _plain_folder.active = True
+            try:
+                copier.run_copy(str(template), str(destination), **arguments)
+            finally:
+                _plain_folder.active = False
         return
     if not FAST:
         _notice_once()
@@ -66,9 +74,17 @@ def _notice_once() -> None:
     print(NOTICE, file=sys.stderr)
 
 
+def memoized() -> contextlib.AbstractContextManager[None]:
+    """Copier runs inside memoize as the fast path does but keep the git probes (any template and
+    destination, `run_update` included); plain copier under another copier version."""
+    return _fast_path() if FAST else contextlib.nullcontext()
+
+
 # --- the fast path: patches installed while at least one fast render runs ---------------------
 
 _active = 0
+# Set on a thread while it makes a fast copy: a plain-folder template into a fresh destination.
+_plain_folder = threading.local()
 _originals: dict[tuple[object, str], object] = {}
 
 
@@ -101,10 +117,10 @@ def _install() -> None:
     import copier._template
     import copier._types
 
-    # The template is a plain folder and the destination a fresh one: copier's git probes would
-    # answer "no VCS" anyway.
-    _patch(copier._main, "is_git_available", lambda: False)
-    _patch(copier._template, "is_git_available", lambda: False)
+    # A fast copy's template is a plain folder and its destination a fresh one: copier's git probes
+    # would answer "no VCS" anyway.
+    for module in (copier._main, copier._template):
+        _patch(module, "is_git_available", _git_probe(module.is_git_available))
     _patch(jinja2.Environment, "compile", _compile_with_cache(jinja2.Environment.compile))
 
     _patch(copier._template, "load_template_config", _load_config_once(copier._template.load_template_config))
@@ -139,6 +155,13 @@ def _install() -> None:
         return {**cached, "_copier_conf": conf}
 
     _patch(copier._main.Worker, "_render_context", render_context_once)
+
+
+def _git_probe(is_git_available: Callable[[], bool]) -> Callable[[], bool]:
+    def git_available_unless_plain_folder() -> bool:
+        return False if getattr(_plain_folder, "active", False) else is_git_available()
+
+    return git_available_unless_plain_folder
 
 
 _CONFIGS: dict[tuple[Any, ...], Any] = {}

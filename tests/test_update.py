@@ -28,6 +28,9 @@ A second repository holds the real release 0.2.0 (`v0.2.0`, commit a4a433a) and 
 - with a tool added the 0.2.0 way (internal imports, listed in TOOL_FUNCTIONS): no conflict, the
   tool is served and `observe` warns; after UPGRADING's sed (read from UPGRADING.md) and an
   emptied tools/__init__.py, nothing warns and the same tools are served.
+
+Copier runs with its Jinja compiles, config and per-render context memoized (fast_copier.memoized(),
+git untouched): the same bytes, a quarter of the CPU.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import yaml
 from copier import run_copy, run_update
 
 from conftest import python_for, record_timing, uv_environment
+from fast_copier import memoized
 from rendering import process_pool, template_copy
 from tested_set import differences, locked_versions, pins
 
@@ -137,15 +141,16 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_project(template: Path, destination: Path, answers: Mapping[str, str], vcs_ref: str) -> Path:
-    run_copy(
-        str(template),
-        str(destination),
-        data={"project_name": "my-server", **answers},
-        vcs_ref=vcs_ref,
-        defaults=True,
-        unsafe=False,
-        quiet=True,
-    )
+    with memoized():
+        run_copy(
+            str(template),
+            str(destination),
+            data={"project_name": "my-server", **answers},
+            vcs_ref=vcs_ref,
+            defaults=True,
+            unsafe=False,
+            quiet=True,
+        )
     return destination
 
 
@@ -159,9 +164,10 @@ def project_at_old_release(template: Path, destination: Path, answers: Mapping[s
 
 def update(project: Path, *, pretend: bool = False) -> None:
     """`copier update --defaults --conflict inline` (no --trust), to the newest tag."""
-    run_update(
-        str(project), defaults=True, overwrite=True, conflict="inline", unsafe=False, quiet=True, pretend=pretend
-    )
+    with memoized():
+        run_update(
+            str(project), defaults=True, overwrite=True, conflict="inline", unsafe=False, quiet=True, pretend=pretend
+        )
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, str]]:
