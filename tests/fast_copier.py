@@ -56,12 +56,8 @@ def copy_template(template: Path, destination: Path, data: Mapping[str, str], *,
     """
     arguments: dict[str, Any] = {"data": dict(data), "defaults": True, "unsafe": False, "quiet": True}
     if FAST and not plain:
-        with _fast_path():
-            _plain_folder.active = True
-            try:
-                copier.run_copy(str(template), str(destination), **arguments)
-            finally:
-                _plain_folder.active = False
+        with _fast_path(plain_folder=True):
+            copier.run_copy(str(template), str(destination), **arguments)
         return
     if not FAST:
         _notice_once()
@@ -75,29 +71,35 @@ def _notice_once() -> None:
 
 
 def memoized() -> contextlib.AbstractContextManager[None]:
-    """Copier runs inside memoize as the fast path does but keep the git probes (any template and
-    destination, `run_update` included); plain copier under another copier version."""
-    return _fast_path() if FAST else contextlib.nullcontext()
+    """Copier runs inside are memoized as fast copies are, git probes kept: any template and
+    destination, `run_update` included. Plain copier under another copier version."""
+    return _fast_path(plain_folder=False) if FAST else contextlib.nullcontext()
 
 
 # --- the fast path: patches installed while at least one fast render runs ---------------------
 
+
+class _Thread(threading.local):
+    plain_folder = False  # making a fast copy: a plain-folder template into a fresh destination
+
+
 _active = 0
-# Set on a thread while it makes a fast copy: a plain-folder template into a fresh destination.
-_plain_folder = threading.local()
+_thread = _Thread()
 _originals: dict[tuple[object, str], object] = {}
 
 
 @contextlib.contextmanager
-def _fast_path() -> Iterator[None]:
+def _fast_path(*, plain_folder: bool) -> Iterator[None]:
     global _active
     with _LOCK:
         if _active == 0:
             _install()
         _active += 1
+    outer, _thread.plain_folder = _thread.plain_folder, plain_folder
     try:
         yield
     finally:
+        _thread.plain_folder = outer
         with _LOCK:
             _active -= 1
             if _active == 0:
@@ -159,7 +161,7 @@ def _install() -> None:
 
 def _git_probe(is_git_available: Callable[[], bool]) -> Callable[[], bool]:
     def git_available_unless_plain_folder() -> bool:
-        return False if getattr(_plain_folder, "active", False) else is_git_available()
+        return False if _thread.plain_folder else is_git_available()
 
     return git_available_unless_plain_folder
 
