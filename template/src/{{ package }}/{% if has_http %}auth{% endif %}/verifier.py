@@ -10,12 +10,15 @@ public option covers; tests/server/test_fastmcp_hooks.py names the FastMCP versi
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
+import httpx2
 from fastmcp.server.auth import AccessToken
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from joserfc.errors import JoseError
@@ -46,6 +49,8 @@ VERIFIED_TOKENS_MAX_BYTES = 16 * 2**20
 CLOCK_SKEW_SECONDS = 30
 # The longest token lifetime accepted unless configured (MAX_TOKEN_LIFETIME).
 MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+# How long one fetch of the key set may take, as FastMCP's own fetch allows.
+JWKS_FETCH_TIMEOUT_SECONDS = 10.0
 
 
 class AccessTokenVerifier(JWTVerifier):
@@ -127,11 +132,15 @@ class AccessTokenVerifier(JWTVerifier):
             return None
         return TenantToken(**access.model_dump(), tenant=tenant)
 
-    # Overrides a private JWTVerifier hook (guard: tests/server/test_fastmcp_hooks.py).
+    # Replaces a private JWTVerifier hook (guard: tests/server/test_fastmcp_hooks.py). FastMCP's fetch
+    # builds a TLS context for every fetch, loading the CA bundle again: tens of milliseconds of CPU
+    # with the event loop blocked. This one uses the process's single context.
     async def _fetch_jwks(self) -> dict[str, Any]:
+        if not self.jwks_uri:
+            raise ValueError("JWKS URI not configured")  # as FastMCP's: a fixed public key is never fetched
         self._jwks_fetches += 1
         try:
-            jwks = await super()._fetch_jwks()
+            jwks = await _get_json(self.jwks_uri)
         except Exception as exc:
             # The first line only: HTTP errors append a documentation link.
             detail = str(exc).splitlines()
@@ -183,6 +192,20 @@ class AccessTokenVerifier(JWTVerifier):
         if kid:
             return self._jwks_cache.get(kid)
         return next(iter(self._jwks_cache.values())) if len(self._jwks_cache) == 1 else None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The CA bundle httpx2 trusts by default (SSL_CERT_FILE and SSL_CERT_DIR honoured), loaded once."""
+    return httpx2.create_ssl_context()
+
+
+async def _get_json(url: str) -> dict[str, Any]:
+    async with httpx2.AsyncClient(timeout=JWKS_FETCH_TIMEOUT_SECONDS, verify=_tls_context()) as client:
+        response = await client.get(url)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
 
 
 def _lifetime_problem(claims: Mapping[str, Any], now: float, max_lifetime: float) -> str | None:
