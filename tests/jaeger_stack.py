@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import python_for, uv_environment
+from conftest import keep_venv, python_for, uv_environment
 from peers import jaeger as jaeger_peer
 from peers.jaeger import Jaeger
 from peers.machine import free_port
@@ -149,6 +149,7 @@ class JaegerStack(threading.Thread):
             env = uv_environment(python_for("3.11"))
             for backend in BACKENDS:
                 project = render(self.template, self.root / backend / SLUG, answers(backend))
+                keep_venv(project, f"jaeger-{backend}")
                 subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True, timeout=900)
                 # The dev signing key, made here: `token` and servers started together would race to create it.
                 token = [str(project / ".venv" / "bin" / SLUG), "token"]

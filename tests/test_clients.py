@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import python_for, record_timing, uv_environment
+from conftest import keep_venv, python_for, record_timing, uv_environment
 from peers.machine import CACHE_ROOT, free_port
 from peers.processes import stop, unhealthy
 from rendering import render
@@ -80,6 +80,7 @@ def docs_inspector_commands(page: str) -> list[str]:
 def project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     root = tmp_path_factory.mktemp("clients")
     destination = render(template, root / "my-server", {})
+    keep_venv(destination, "clients")
     env = uv_environment(python_for("3.11"))
     subprocess.run(["uv", "sync", "--quiet"], cwd=destination, env=env, check=True, timeout=900)
     yield destination, env

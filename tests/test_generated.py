@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from answer_space import FUNCTIONAL, asked, choices, defaults, meet, name_of, paired_as, product
-from conftest import covering_set, record_timing, uv_environment
+from conftest import covering_set, keep_venv, record_timing, uv_environment
 from peers.machine import CACHE_ROOT, cache_lock
 from rendering import render
 from tested_set import differences, lifted, locked_versions, pins
@@ -64,60 +64,47 @@ def _commands(answers: dict[str, str], mypy_cache: Path) -> list[list[str]]:
 
 
 @dataclass(frozen=True)
-class Kept:
-    """What one combination keeps across runs, with the peers, used by one check at a time across
-    threads and processes (writers would race): its mypy cache (mypy checks every entry against the
-    file it was made from) and its virtual environment (`uv sync` makes it match the lock exactly;
-    kept, the libraries keep the bytecode their first import compiled, about 5 CPU s of every
-    project's checks otherwise). Not shared between combinations: mypy trusts a cached module whose
-    file has the same path, size and modification second, and two renders made in the same second
-    (src/my_server/auth/providers/__init__.py naming auth0 or entra) once shared a stale entry."""
+class MypyCache:
+    """A mypy cache directory kept across runs (mypy checks every entry against the file it was made
+    from), used by one mypy at a time across threads and processes (writers would race)."""
 
-    name: str  # the combination's name and which dependency set it resolves
-
-    @property
-    def mypy_cache(self) -> Path:
-        return CACHE_ROOT / "mypy" / self.name
-
-    @property
-    def venv(self) -> Path:
-        return CACHE_ROOT / "venvs" / self.name
+    path: Path
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
-        return cache_lock(CACHE_ROOT / "mypy" / f"{self.name}.lock")
+        return cache_lock(self.path.with_name(f"{self.path.name}.lock"))
 
 
-def _check(project: Path, answers: dict[str, str], python: str, kept: Kept, canary: bool) -> Outcome:
-    env = {**uv_environment(python), "UV_PROJECT_ENVIRONMENT": str(kept.venv)}
+def _check(project: Path, answers: dict[str, str], python: str, mypy_cache: MypyCache, canary: bool) -> Outcome:
+    env = uv_environment(python)
     steps: list[tuple[str, int, float, str]] = []
     drift: list[str] = []
     started = time.perf_counter()
     if canary:
         pyproject = project / "pyproject.toml"
         pyproject.write_text(lifted(pyproject.read_text()))
-    with kept.lock():
-        for command in _commands(answers, kept.mypy_cache):
-            begun = time.perf_counter()
-            try:
+    for command in _commands(answers, mypy_cache.path):
+        begun = time.perf_counter()
+        try:
+            with mypy_cache.lock() if "mypy" in command else contextlib.nullcontext():
                 run = subprocess.run(
                     command, cwd=project, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT
                 )
-                code, output = run.returncode, f"--- stdout\n{run.stdout[-6000:]}\n--- stderr\n{run.stderr[-6000:]}"
-            except subprocess.TimeoutExpired as timeout:
-                code, output = (
-                    -1,
-                    f"timed out after {STEP_TIMEOUT} s\n{_text(timeout.stdout)[-3000:]}{_text(timeout.stderr)[-3000:]}",
+            code, output = run.returncode, f"--- stdout\n{run.stdout[-6000:]}\n--- stderr\n{run.stderr[-6000:]}"
+        except subprocess.TimeoutExpired as timeout:
+            code, output = (
+                -1,
+                f"timed out after {STEP_TIMEOUT} s\n{_text(timeout.stdout)[-3000:]}{_text(timeout.stderr)[-3000:]}",
+            )
+        steps.append((" ".join(command), code, time.perf_counter() - begun, output))
+        if code == 0 and "sync" in command:
+            drift = differences(locked_versions(project / "uv.lock", "my-server"), pins())
+            if drift and not canary:
+                code = 1
+                steps.append(
+                    ("tested set", 1, 0.0, "uv.lock resolved versions outside the tested set:\n" + "\n".join(drift))
                 )
-            steps.append((" ".join(command), code, time.perf_counter() - begun, output))
-            if code == 0 and "sync" in command:
-                drift = differences(locked_versions(project / "uv.lock", "my-server"), pins())
-                if drift and not canary:
-                    code = 1
-                    steps.append(
-                        ("tested set", 1, 0.0, "uv.lock resolved versions outside the tested set:\n" + "\n".join(drift))
-                    )
-            if code != 0:
-                break
+        if code != 0:
+            break
     return Outcome(steps, time.perf_counter() - started, drift)
 
 
@@ -134,6 +121,11 @@ def _text(data: str | bytes | None) -> str:
 def run_all(
     combos: list[dict[str, str]], template: Path, root: Path, interpreters: dict[str, str], canary: bool = False
 ) -> dict[str, Outcome]:
+    # One mypy cache per combination (and dependency set), kept with the peers: the libraries are
+    # checked cold once, not in every run. Not shared between combinations: mypy trusts a cached
+    # module whose file has the same path, size and modification second, and two renders made in
+    # the same second (src/my_server/auth/providers/__init__.py naming auth0 or entra) once shared
+    # a stale entry.
     kind = "newest" if canary else "tested"
 
     def job(answers: dict[str, str]) -> tuple[str, Outcome]:
@@ -141,11 +133,12 @@ def run_all(
         started = time.perf_counter()
         try:
             project = render(template, root / name / "my-server", answers)
+            keep_venv(project, f"{name}-{kind}")
             outcome = _check(
                 project,
                 answers,
                 interpreters[answers["python_version"]],
-                Kept(f"{name}-{kind}"),
+                MypyCache(CACHE_ROOT / "mypy" / f"{name}-{kind}"),
                 canary,
             )
         except Exception:  # a render error fails this combination only

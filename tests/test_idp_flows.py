@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from conftest import python_for, record_timing, uv_environment
+from conftest import keep_venv, python_for, record_timing, uv_environment
 from peers.machine import free_port
 from peers.oauth_client import Browser, McpAuthorization, Response, challenge_parameters, jwt_claims
 from peers.oidc import OpenIdProvider, PeerError, ensure_installed
@@ -266,6 +266,8 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     names = ["op-auth0", "op-entra", "op-oidc", "auth0", "entra", "oidc", "replica1", "replica2", "redis"]
     ports = {name: free_port() for name in names}
     projects = {idp: render(template, root / idp, answers) for idp, answers in ANSWERS.items()}
+    for idp, project in projects.items():
+        keep_venv(project, f"idp-flows-{idp}")
     node = ensure_installed()
     providers: dict[str, OpenIdProvider] = {}
     servers: dict[str, Server] = {}

@@ -52,7 +52,7 @@ import pytest
 import yaml
 from copier import run_copy, run_update
 
-from conftest import python_for, record_timing, uv_environment
+from conftest import keep_venv, python_for, record_timing, uv_environment
 from fast_copier import memoized
 from rendering import process_pool, template_copy
 from tested_set import differences, locked_versions, pins
@@ -272,6 +272,7 @@ def test_a_security_fix_in_the_tested_set_arrives_with_the_update(template_repo:
     assert git(project, "grep", "-l", "-e", "^<<<<<<< ", check=False) == ""
     audited = uv(project, "export", "--locked", "--all-groups", "--no-emit-project", "--format", "requirements-txt")
     assert f"{FIXED_PACKAGE}=={FIXED}" in audited and VULNERABLE not in audited, "pip-audit reads the new lock"
+    keep_venv(project, "update-security-fix")
     uv(project, "sync", "--locked", "--quiet")
     # The user's tests on the new set (the template's own tests run on it in every generated project).
     uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "tests/tools")
@@ -465,6 +466,7 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     # The user's tests pass and the server has the user's tools. The template's tests (tests/server,
     # probe tools only) are a fresh copy's, as status_paths showed: they run in test_generated.py.
     report = tmp_path / "junit.xml"
+    keep_venv(project, "update-own-tools-" + ("-".join(answers.values()) or "defaults"))
     uv(project, "sync", "--quiet")
     uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "tests/tools")
     outcomes = junit_outcomes(report)
@@ -522,14 +524,16 @@ def upgrading_command(version: str, start: str) -> str:
     return lines[0]
 
 
-def take_0_3_0(project: Path) -> None:
-    """UPGRADING.md's 0.3.0 commands (no --trust): the update to v0.3.0, then lock, sync, test."""
+def take_0_3_0(project: Path, venv: str) -> None:
+    """UPGRADING.md's 0.3.0 commands (no --trust): the update to v0.3.0, then lock, sync (into the
+    virtual environment kept as `venv`), test."""
     assert upgrading_command("0.3.0", "uvx copier update") == f"uvx copier update --defaults --vcs-ref={V0_3_0}"
     assert upgrading_command("0.3.0", "uv lock") == "uv lock && uv sync --locked && uv run pytest"
     update(project)
     assert_no_conflicts(project)
     assert answers_of(project)["_commit"] == V0_3_0
     uv(project, "lock")
+    keep_venv(project, venv)
     uv(project, "sync", "--locked", "--quiet")
 
 
@@ -571,7 +575,7 @@ def test_a_0_2_0_project_updates_with_its_tools_kept_and_passes_its_suite(releas
     tools, readme = tools_of(project, package), (project / "README.md").read_bytes()
     assert "TOOL_FUNCTIONS" in tools["__init__.py"].decode() and {"public.py", "data.py", "admin.py"} <= tools.keys()
 
-    take_0_3_0(project)
+    take_0_3_0(project, "update-0.2.0-suite")
 
     # The template's tests moved to tests/server/, the documentation arrived, observe became audit.
     assert [path for path in old_tests if (project / path).exists()] == []
@@ -627,7 +631,7 @@ def test_a_tool_added_the_0_2_0_way_is_served_after_the_update_and_after_the_upg
     commit_all(project, "our echo tool")
     tools = tools_of(project, package)
 
-    take_0_3_0(project)
+    take_0_3_0(project, "update-0.2.0-tool")
 
     assert tools_of(project, package) == tools
     tools_limits = {**SAMPLE_LIMITS, "echo": None}
