@@ -233,14 +233,14 @@ def uv_environment(python: str) -> dict[str, str]:
 _KEPT_VENV_LOCKS: list[IO[str]] = []
 
 
-def keep_venv(project: Path, name: str) -> None:
+def keep_venv(project: Path, name: str, python: str) -> None:
     """Make `project/.venv` a link to the virtual environment kept for `name` with the peers, unless
     another process uses it (then the project makes its own, as without this). `uv sync` makes the
     kept one match the project's lock exactly; kept, its libraries keep the bytecode their first
     import compiled: about 4 CPU s of the first imports of every project otherwise. Link it after the
     last git command on the project: `.venv/` in a .gitignore ignores a directory, not a link."""
     venv = CACHE_ROOT / "venvs" / name
-    venv.mkdir(parents=True, exist_ok=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
     lock = venv.with_name(f"{name}.lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -248,6 +248,12 @@ def keep_venv(project: Path, name: str) -> None:
         lock.close()
         return
     _KEPT_VENV_LOCKS.append(lock)
+    config = venv / "pyvenv.cfg"
+    if not (config.is_file() and "relocatable = true" in config.read_text()):
+        # Relocatable: its scripts find their interpreter beside themselves, not through the link
+        # of the project that first synced it (gone in the next run).
+        command = ["uv", "venv", "--quiet", "--clear", "--relocatable", "--python", python, str(venv)]
+        subprocess.run(command, env=uv_environment(python), check=True, capture_output=True, timeout=120)
     (project / ".venv").symlink_to(venv, target_is_directory=True)
 
 

@@ -149,7 +149,7 @@ class JaegerStack(threading.Thread):
             env = uv_environment(python_for("3.11"))
             for backend in BACKENDS:
                 project = render(self.template, self.root / backend / SLUG, answers(backend))
-                keep_venv(project, f"jaeger-{backend}")
+                keep_venv(project, f"jaeger-{backend}", python_for("3.11"))
                 subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True, timeout=900)
                 # The dev signing key, made here: `token` and servers started together would race to create it.
                 token = [str(project / ".venv" / "bin" / SLUG), "token"]

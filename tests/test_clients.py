@@ -80,7 +80,7 @@ def docs_inspector_commands(page: str) -> list[str]:
 def project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     root = tmp_path_factory.mktemp("clients")
     destination = render(template, root / "my-server", {})
-    keep_venv(destination, "clients")
+    keep_venv(destination, "clients", python_for("3.11"))
     env = uv_environment(python_for("3.11"))
     subprocess.run(["uv", "sync", "--quiet"], cwd=destination, env=env, check=True, timeout=900)
     yield destination, env

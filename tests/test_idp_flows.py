@@ -267,7 +267,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ports = {name: free_port() for name in names}
     projects = {idp: render(template, root / idp, answers) for idp, answers in ANSWERS.items()}
     for idp, project in projects.items():
-        keep_venv(project, f"idp-flows-{idp}")
+        keep_venv(project, f"idp-flows-{idp}", python_for("3.11"))
     node = ensure_installed()
     providers: dict[str, OpenIdProvider] = {}
     servers: dict[str, Server] = {}

@@ -157,7 +157,7 @@ def stack(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     root = tmp_path_factory.mktemp("keycloak")
     began = time.perf_counter()
     project = render(template, root / "my-server", {"idp": "keycloak", "transport": "http"})
-    keep_venv(project, "keycloak")
+    keep_venv(project, "keycloak", python_for("3.11"))
     server_port, keycloak_port = free_port(), free_port()
     base_url, issuer = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{keycloak_port}/realms/mcp"
     realm = realm_for(json.loads((project / REALM_FILE).read_text()), f"{base_url}/mcp")

@@ -272,7 +272,7 @@ def test_a_security_fix_in_the_tested_set_arrives_with_the_update(template_repo:
     assert git(project, "grep", "-l", "-e", "^<<<<<<< ", check=False) == ""
     audited = uv(project, "export", "--locked", "--all-groups", "--no-emit-project", "--format", "requirements-txt")
     assert f"{FIXED_PACKAGE}=={FIXED}" in audited and VULNERABLE not in audited, "pip-audit reads the new lock"
-    keep_venv(project, "update-security-fix")
+    keep_venv(project, "update-security-fix", python_for("3.11"))
     uv(project, "sync", "--locked", "--quiet")
     # The user's tests on the new set (the template's own tests run on it in every generated project).
     uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "tests/tools")
@@ -466,7 +466,7 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     # The user's tests pass and the server has the user's tools. The template's tests (tests/server,
     # probe tools only) are a fresh copy's, as status_paths showed: they run in test_generated.py.
     report = tmp_path / "junit.xml"
-    keep_venv(project, "update-own-tools-" + ("-".join(answers.values()) or "defaults"))
+    keep_venv(project, "update-own-tools-" + ("-".join(answers.values()) or "defaults"), python_for("3.11"))
     uv(project, "sync", "--quiet")
     uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "tests/tools")
     outcomes = junit_outcomes(report)
@@ -533,7 +533,7 @@ def take_0_3_0(project: Path, venv: str) -> None:
     assert_no_conflicts(project)
     assert answers_of(project)["_commit"] == V0_3_0
     uv(project, "lock")
-    keep_venv(project, venv)
+    keep_venv(project, venv, python_for("3.11"))
     uv(project, "sync", "--locked", "--quiet")
 
 
