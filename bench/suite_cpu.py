@@ -43,7 +43,8 @@ KINDS = (
 
 def kind_of(command_line: str) -> str:
     """The kind of a process: the template's own pytest, and the generated projects' (under
-    generated*/) pytest, mypy and servers, are told apart from the others of their kind."""
+    generated*/, or in their kept virtual environments, venvs/generated-*) pytest, mypy and
+    servers, are told apart from the others of their kind."""
     executable = Path(command_line.split(maxsplit=1)[0]).name if command_line else "unknown"
     head = command_line[:300]
     kind = next((name for part, name in KINDS if part in head), executable)

@@ -133,7 +133,7 @@ def run_all(
         started = time.perf_counter()
         try:
             project = render(template, root / name / "my-server", answers)
-            keep_venv(project, f"{name}-{kind}", interpreters[answers["python_version"]])
+            keep_venv(project, f"generated-{name}-{kind}", interpreters[answers["python_version"]])
             outcome = _check(
                 project,
                 answers,
