@@ -427,6 +427,7 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     template_repo: Path, tmp_path: Path, answers: dict[str, str]
 ) -> None:
     started = time.perf_counter()
+    label = "-".join(answers.values()) or "defaults"
     project = project_at_old_release(template_repo, tmp_path / "my-server", answers)
     package = answers_of(project)["package"]
     assert isinstance(package, str)
@@ -466,7 +467,7 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     # The user's tests pass and the server has the user's tools. The template's tests (tests/server,
     # probe tools only) are a fresh copy's, as status_paths showed: they run in test_generated.py.
     report = tmp_path / "junit.xml"
-    keep_venv(project, "update-own-tools-" + ("-".join(answers.values()) or "defaults"), python_for("3.11"))
+    keep_venv(project, f"update-own-tools-{label}", python_for("3.11"))
     uv(project, "sync", "--quiet")
     uv(project, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "tests/tools")
     outcomes = junit_outcomes(report)
@@ -479,7 +480,6 @@ def test_own_tools_instead_of_the_samples_survive_the_update_and_are_served(
     registered = served(project, package)["limits"]
     assert registered == USER_TOOLS and not SAMPLE_COMPONENTS & registered.keys()
     assert {path: (project / path).read_bytes() for path in mine} == mine
-    label = "-".join(answers.values()) or "defaults"
     record_timing(f"own tools through copier update ({label}; sync, tests): {time.perf_counter() - started:.1f} s")
 
 
